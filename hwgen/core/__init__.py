@@ -1,0 +1,1 @@
+"""Block-independent core: config registry, number formats, stream helpers."""

@@ -1,0 +1,134 @@
+"""Number formats shared by RTL, golden models and testbenches."""
+
+import dataclasses
+import re
+
+import numpy as np
+from amaranth.hdl import Shape, signed, unsigned
+
+__all__ = ["NumFormat", "parse_format", "sum_range", "bits_for_range", "wrap", "saturate",
+           "round_shift", "OVERFLOW_MODES"]
+
+OVERFLOW_MODES = ("wrap", "saturate")
+
+_FORMAT_RE = re.compile(r"^(u?)int(\d+)$|^(u?)q(\d+)\.(\d+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class NumFormat:
+    """A two's-complement (or unsigned) fixed-point format.
+
+    ``width`` counts every bit (sign included); ``frac`` of them are fractional. Integer formats
+    have ``frac == 0``. Spelled ``int8``, ``uint4``, ``q4.12`` (signed, 4 integer bits including the
+    sign, 12 fractional), ``uq0.8``.
+    """
+
+    signed: bool
+    width: int
+    frac: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.width, int) or self.width < 1 or self.width > 64:
+            raise ValueError(f"format width must be in [1, 64], not {self.width!r}")
+        if self.signed and self.width < 2:
+            raise ValueError(f"a signed format needs at least 2 bits, not {self.width!r}")
+        if not 0 <= self.frac <= self.width:
+            raise ValueError(f"format fraction bits must be in [0, {self.width}], not {self.frac!r}")
+
+    @property
+    def shape(self) -> Shape:
+        return signed(self.width) if self.signed else unsigned(self.width)
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def name(self) -> str:
+        u = "" if self.signed else "u"
+        if self.frac == 0:
+            return f"{u}int{self.width}"
+        return f"{u}q{self.width - self.frac}.{self.frac}"
+
+    def __str__(self):
+        return self.name
+
+    def check(self, x: np.ndarray, what: str) -> None:
+        """Raise ``ValueError`` naming ``what`` if any element of ``x`` is outside the format."""
+        x = np.asarray(x)
+        if x.size and (x.min() < self.min or x.max() > self.max):
+            bad = x.min() if x.min() < self.min else x.max()
+            raise ValueError(f"{what} must hold {self.name} values in [{self.min}, {self.max}], "
+                             f"found {int(bad)}")
+
+    def wrap(self, x):
+        return wrap(x, self.width, self.signed)
+
+    def saturate(self, x):
+        return saturate(x, self.min, self.max)
+
+    def overflow(self, x, mode: str):
+        """Bring ``x`` into range with ``mode`` ("wrap" or "saturate")."""
+        if mode == "wrap":
+            return self.wrap(x)
+        if mode == "saturate":
+            return self.saturate(x)
+        raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, not {mode!r}")
+
+    def random(self, rng: np.random.Generator, shape) -> np.ndarray:
+        return rng.integers(self.min, self.max, size=shape, endpoint=True, dtype=np.int64)
+
+
+def parse_format(text: str, what: str = "format") -> NumFormat:
+    """Parse ``int8`` / ``uint4`` / ``q4.12`` / ``uq0.8``; errors name ``what``."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a string such as 'int8', not {text!r}")
+    m = _FORMAT_RE.match(text)
+    if not m:
+        raise ValueError(f"{what} must look like int8, uint8, q4.12 or uq0.8, not {text!r}")
+    if m.group(2) is not None:
+        return NumFormat(signed=not m.group(1), width=int(m.group(2)))
+    ib, fb = int(m.group(4)), int(m.group(5))
+    return NumFormat(signed=not m.group(3), width=ib + fb, frac=fb)
+
+
+def sum_range(a: NumFormat, b: NumFormat, terms: int) -> tuple[int, int]:
+    """Exact [min, max] of a sum of ``terms`` products a*b."""
+    corners = [x * y for x in (a.min, a.max) for y in (b.min, b.max)]
+    return terms * min(corners), terms * max(corners)
+
+
+def bits_for_range(lo: int, hi: int) -> NumFormat:
+    """The narrowest integer format holding every value in [lo, hi]."""
+    if lo >= 0:
+        return NumFormat(signed=False, width=max(1, hi.bit_length()))
+    width = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+    return NumFormat(signed=True, width=width)
+
+
+def wrap(x, width: int, is_signed: bool):
+    """Two's-complement wrap of int64 array ``x`` to ``width`` bits."""
+    x = np.asarray(x, dtype=np.int64)
+    if width >= 64:
+        return x
+    mask = (1 << width) - 1
+    y = x & mask
+    if is_signed:
+        y = np.where(y >= (1 << (width - 1)), y - (1 << width), y)
+    return y.astype(np.int64)
+
+
+def saturate(x, lo: int, hi: int):
+    return np.clip(np.asarray(x, dtype=np.int64), lo, hi)
+
+
+def round_shift(x, s: int):
+    """Round half up then arithmetic shift right: ``(x + (1 << (s-1))) >> s`` (``x`` if s == 0)."""
+    x = np.asarray(x, dtype=np.int64)
+    if s == 0:
+        return x
+    return (x + (1 << (s - 1))) >> s

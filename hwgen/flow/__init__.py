@@ -1,0 +1,1 @@
+"""Flows that turn a config into artifacts: emit (Verilog + manifest), sim (cocotb), fpga."""

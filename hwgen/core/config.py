@@ -216,5 +216,8 @@ def load(source: str | Path, overrides: Iterable[str] | dict = ()) -> tuple[Bloc
         if over:
             where += " with --set"
         data = {**data, **over}
-    info = get_block(data.get("block"))
+    try:
+        info = get_block(data.get("block"))
+    except HwgenError as e:
+        raise HwgenError(f"{where}: {e}") from None
     return info, info.config.from_dict(data, where=where)

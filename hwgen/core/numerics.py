@@ -7,7 +7,7 @@ import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
 
 __all__ = ["NumFormat", "parse_format", "sum_range", "bits_for_range", "wrap", "saturate",
-           "round_shift", "OVERFLOW_MODES"]
+           "round_shift", "fit_value", "OVERFLOW_MODES"]
 
 OVERFLOW_MODES = ("wrap", "saturate")
 
@@ -103,11 +103,13 @@ def sum_range(a: NumFormat, b: NumFormat, terms: int) -> tuple[int, int]:
 
 
 def bits_for_range(lo: int, hi: int) -> NumFormat:
-    """The narrowest integer format holding every value in [lo, hi]."""
+    """The narrowest integer format holding every value in [lo, hi] (signed: at least 2 bits)."""
+    if lo > hi:
+        raise ValueError(f"empty range [{lo}, {hi}]")
     if lo >= 0:
         return NumFormat(signed=False, width=max(1, hi.bit_length()))
-    width = max((-lo - 1).bit_length(), hi.bit_length()) + 1
-    return NumFormat(signed=True, width=width)
+    width = max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1
+    return NumFormat(signed=True, width=max(2, width))
 
 
 def wrap(x, width: int, is_signed: bool):
@@ -118,7 +120,8 @@ def wrap(x, width: int, is_signed: bool):
     mask = (1 << width) - 1
     y = x & mask
     if is_signed:
-        y = np.where(y >= (1 << (width - 1)), y - (1 << width), y)
+        # y - mask - 1 == y - 2**width without a Python int that overflows int64 (width 63)
+        y = np.where(y >= (1 << (width - 1)), y - mask - 1, y)
     return y.astype(np.int64)
 
 
@@ -132,3 +135,21 @@ def round_shift(x, s: int):
     if s == 0:
         return x
     return (x + (1 << (s - 1))) >> s
+
+
+def fit_value(value, fmt: NumFormat, mode: str):
+    """Amaranth expression: ``value`` brought into ``fmt`` by wrap or saturate (RTL twin of
+    ``NumFormat.overflow``). The result has exactly ``fmt.shape``."""
+    from amaranth.hdl import Cat, Const, Mux, Value
+
+    value = Value.cast(value)
+    if mode == "saturate":
+        value = Mux(value > fmt.max, fmt.max, Mux(value < fmt.min, fmt.min, value))
+    elif mode != "wrap":
+        raise ValueError(f"overflow must be one of {OVERFLOW_MODES}, not {mode!r}")
+    shape = value.shape()
+    if shape.width < fmt.width:
+        fill = value[-1] if shape.signed else Const(0, 1)
+        value = Cat(value, fill.replicate(fmt.width - shape.width))
+    bits = value[:fmt.width]
+    return bits.as_signed() if fmt.signed else bits

@@ -13,6 +13,11 @@ def describe_layout(shape) -> dict:
     "width": w}`` (element i at bits ``[i*elem.width, (i+1)*elem.width)``) or ``{"kind": "struct",
     "fields": {name: {"offset": o, "layout": L}}, "width": w}``.
     """
+    if not isinstance(shape, data.Layout):
+        try:                            # a data.Struct / data.View class: describe its layout
+            shape = data.Layout.cast(shape)
+        except TypeError:
+            pass
     if isinstance(shape, data.ArrayLayout):
         return {"kind": "array", "elem": describe_layout(shape.elem_shape),
                 "length": shape.length, "width": shape.size}

@@ -1,30 +1,356 @@
-"""MXU RTL (work in progress)."""
+"""MXU RTL: the stream shell (command, output queue, bias) around a WS or OS systolic core.
 
-from amaranth.hdl import Module
-from amaranth.lib import data, stream, wiring
+Streaming order and cycle behaviour are documented in ``docs/mxu.md`` and in ``golden.to_streams``
+(the executable form of the order).
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MXU"]
+from ...core.numerics import fit_value
+from .pe import OSPE, WSPE
+
+__all__ = ["MXU", "ws_latency", "os_latency"]
+
+
+def ws_latency(cfg) -> int:
+    """Cycles from an ``i_a`` transfer to its result row entering the output queue (WS)."""
+    return cfg.rows + cfg.cols + 3
+
+
+def os_latency(cfg) -> int:
+    """Cycles from the last ``i_a``/``i_w`` transfer of a tile to its drain start (OS)."""
+    return cfg.rows + cfg.cols + 4
+
+
+def _bits(n: int) -> int:
+    return max(1, (n - 1).bit_length())
 
 
 class MXU(wiring.Component):
+    """Systolic matrix unit: ``C = A·B (+ D)`` for runtime M×K×N, tiled over an R×C array.
+
+    Ports (``amaranth.lib.stream``; every port honours arbitrary stalls)
+    --------------------------------------------------------------------
+    i_cmd : In, struct {m, k, n}
+        One GEMM, dimensions minus one. Accepted when the previous GEMM's inputs are consumed.
+    i_a : In, array of R × a_fmt
+        Activations; WS: slices of A rows, OS: slices of A columns (order: ``golden.to_streams``).
+    i_w : In, array of C × b_fmt
+        Rows of B, C columns at a time.
+    i_d : In, array of C × acc_fmt (only with ``bias``)
+        Rows of D, in output order.
+    o_c : Out, struct {data: array of C × acc_fmt, last}
+        Rows of C in output order; lanes beyond N are 0; ``last`` marks the GEMM's final row.
+
+    The numerics are those of ``golden.golden``; cycle counts those of ``model.model``.
+    """
+
     def __init__(self, cfg):
         self.cfg = cfg
         R, C = cfg.rows, cfg.cols
         db = cfg.dim_bits
+        acc = cfg.acc_fmt.shape
         ports = {
             "i_cmd": In(stream.Signature(data.StructLayout(
                 {"m": db["m"], "k": db["k"], "n": db["n"]}))),
-            "i_a": In(stream.Signature(data.ArrayLayout(cfg.a_fmt.shape,
-                                                        R if cfg.dataflow == "ws" else R))),
+            "i_a": In(stream.Signature(data.ArrayLayout(cfg.a_fmt.shape, R))),
             "i_w": In(stream.Signature(data.ArrayLayout(cfg.b_fmt.shape, C))),
             "o_c": Out(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(cfg.acc_fmt.shape, C), "last": 1}))),
+                "data": data.ArrayLayout(acc, C), "last": 1}))),
         }
         if cfg.bias:
-            ports["i_d"] = In(stream.Signature(data.ArrayLayout(cfg.acc_fmt.shape, C)))
+            ports["i_d"] = In(stream.Signature(data.ArrayLayout(acc, C)))
         super().__init__(ports)
 
+    def derived(self) -> dict:
+        cfg = self.cfg
+        return {"a_fmt": cfg.a_fmt.name, "b_fmt": cfg.b_fmt.name, "acc_fmt": cfg.acc_fmt.name,
+                "psum_fmt": cfg.psum_fmt.name, "group": cfg.group,
+                "out_fifo_depth": cfg.out_fifo_depth, "dim_bits": cfg.dim_bits}
+
     def elaborate(self, platform):
+        cfg = self.cfg
         m = Module()
+        C = cfg.cols
+        acc_fmt = cfg.acc_fmt
+
+        # -- output queue: rows of C results + last (+ lane mask for the bias add) --
+        row_layout = data.StructLayout({"data": data.ArrayLayout(acc_fmt.shape, C), "last": 1,
+                                        "mask": C})
+        m.submodules.oq = oq = fifo.SyncFIFOBuffered(width=row_layout.size,
+                                                     depth=cfg.out_fifo_depth)
+        oq_in = Signal(row_layout)
+        oq_out = Signal(row_layout)
+        m.d.comb += [oq.w_data.eq(oq_in), oq_out.eq(oq.r_data)]
+
+        # credits: free output-queue rows not yet promised to an issued row
+        credits = Signal(range(cfg.out_fifo_depth + 1), init=cfg.out_fifo_depth)
+        take = Signal(range(cfg.rows + 1))     # rows promised this cycle (by the core)
+        pop = Signal()
+        m.d.sync += credits.eq(credits - take + pop)
+
+        # -- command --
+        busy = Signal()
+        dims = Signal(data.StructLayout({"m": cfg.dim_bits["m"] + 1, "k": cfg.dim_bits["k"] + 1,
+                                         "n": cfg.dim_bits["n"] + 1}))
+        start = Signal()
+        dims_now = Signal.like(dims)            # the command's dimensions, valid from `start` on
+        m.d.comb += [self.i_cmd.ready.eq(~busy), start.eq(self.i_cmd.valid & ~busy)]
+        with m.If(start):
+            m.d.comb += [dims_now.m.eq(self.i_cmd.payload.m + 1),
+                         dims_now.k.eq(self.i_cmd.payload.k + 1),
+                         dims_now.n.eq(self.i_cmd.payload.n + 1)]
+            m.d.sync += dims.eq(dims_now)
+        with m.Else():
+            m.d.comb += dims_now.eq(dims)
+
+        core = _WSCore(cfg) if cfg.dataflow == "ws" else _OSCore(cfg)
+        m.submodules.core = core
+        m.d.comb += [
+            core.start.eq(start), core.dims.eq(dims_now), busy.eq(core.busy),
+            core.credits.eq(credits), take.eq(core.take),
+            oq_in.eq(core.row), oq.w_en.eq(core.row_valid),
+        ]
+        wiring.connect(m, wiring.flipped(self.i_a), core.i_a)
+        wiring.connect(m, wiring.flipped(self.i_w), core.i_w)
+
+        # -- output (+ bias join) --
+        if cfg.bias:
+            for c in range(C):
+                d = Mux(oq_out.mask[c], self.i_d.payload[c], 0)
+                m.d.comb += self.o_c.payload.data[c].eq(
+                    fit_value(oq_out.data[c] + d, acc_fmt, cfg.overflow))
+            both = oq.r_rdy & self.i_d.valid
+            m.d.comb += [
+                self.o_c.valid.eq(both),
+                oq.r_en.eq(self.o_c.ready & self.i_d.valid),
+                self.i_d.ready.eq(self.o_c.ready & oq.r_rdy),
+            ]
+        else:
+            m.d.comb += [self.o_c.payload.data.eq(oq_out.data), self.o_c.valid.eq(oq.r_rdy),
+                         oq.r_en.eq(self.o_c.ready)]
+        m.d.comb += [self.o_c.payload.last.eq(oq_out.last),
+                     pop.eq(self.o_c.valid & self.o_c.ready)]
         return m
+
+
+class _CoreBase(wiring.Component):
+    """The dataflow-specific part: consumes ``i_a``/``i_w``, produces output-queue rows."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        C = cfg.cols
+        row_layout = data.StructLayout({"data": data.ArrayLayout(cfg.acc_fmt.shape, C),
+                                        "last": 1, "mask": C})
+        db = cfg.dim_bits
+        super().__init__({
+            "start": In(1),
+            "dims": In(data.StructLayout({"m": db["m"] + 1, "k": db["k"] + 1, "n": db["n"] + 1})),
+            "busy": Out(1),
+            "credits": In(range(cfg.out_fifo_depth + 1)),
+            "take": Out(range(cfg.rows + 1)),
+            "row": Out(row_layout), "row_valid": Out(1),
+            "i_a": In(stream.Signature(data.ArrayLayout(cfg.a_fmt.shape, cfg.rows))),
+            "i_w": In(stream.Signature(data.ArrayLayout(cfg.b_fmt.shape, C))),
+        })
+
+
+def _lane_mask(m, n_rem, lanes):
+    """Bit c set iff c < n_rem (the lanes of a possibly partial tile)."""
+    mask = Signal(lanes)
+    m.d.comb += mask.eq(Cat(*(n_rem > c for c in range(lanes))))
+    return mask
+
+
+class _WSCore(_CoreBase):
+    """Weight-stationary core.
+
+    The loader shifts one weight row per cycle into the PEs' shadow registers (rows past K are
+    zeros, lanes past N are masked to zero). The first activation row of each tile carries a swap
+    token that moves the shadow into the active weights as it passes each PE, so tiles follow each
+    other without bubbles. Column sums leave the bottom, are deskewed, and are added into the
+    accumulator memory (``acc_depth`` rows × C); the last K tile sends the sum to the output
+    queue instead.
+    """
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+        R, C, depth = cfg.rows, cfg.cols, cfg.acc_depth
+        a_shape, b_shape = cfg.a_fmt.shape, cfg.b_fmt.shape
+        acc_fmt, ps_fmt = cfg.acc_fmt, cfg.psum_fmt
+        db = cfg.dim_bits
+        dims = self.dims
+
+        # ---------------- weight loader ----------------
+        shadow_full = Signal()
+        lock = Signal(range(R + C + 1))          # cycles until the last PE took its swap
+        l_busy = Signal()
+        l_r = Signal(range(R))
+        l_k = Signal(db["k"] + 1)                # K left from this tile's first row
+        l_m = Signal(db["m"] + 1)                # M rows left from this chunk's first row
+        l_n = Signal(db["n"] + 1)                # N columns left from this tile's first column
+        sh_en = Signal()
+        sh_data = Signal(data.ArrayLayout(b_shape, C))
+        can_shift = l_busy & ~shadow_full & (lock == 0)
+        real = l_r < l_k
+        l_mask = _lane_mask(m, l_n, C)
+        m.d.comb += [
+            self.i_w.ready.eq(can_shift & real),
+            sh_en.eq(can_shift & (~real | self.i_w.valid)),
+        ]
+        for c in range(C):
+            m.d.comb += sh_data[c].eq(Mux(real & l_mask[c], self.i_w.payload[c], 0))
+        with m.If(lock != 0):
+            m.d.sync += lock.eq(lock - 1)
+        with m.If(sh_en):
+            with m.If(l_r == R - 1):
+                m.d.sync += [l_r.eq(0), shadow_full.eq(1)]
+                with m.If(l_k > R):
+                    m.d.sync += l_k.eq(l_k - R)
+                with m.Else():
+                    m.d.sync += l_k.eq(dims.k)
+                    with m.If(l_m > depth):
+                        m.d.sync += l_m.eq(l_m - depth)
+                    with m.Else():
+                        m.d.sync += l_m.eq(dims.m)
+                        with m.If(l_n > C):
+                            m.d.sync += l_n.eq(l_n - C)
+                        with m.Else():
+                            m.d.sync += l_busy.eq(0)
+            with m.Else():
+                m.d.sync += l_r.eq(l_r + 1)
+
+        # ---------------- activation issue ----------------
+        i_busy = Signal()
+        i_row = Signal(range(depth))
+        i_k = Signal(db["k"] + 1)
+        i_m = Signal(db["m"] + 1)
+        i_n = Signal(db["n"] + 1)
+        i_first = Signal()                        # issuing the first K tile of a chunk
+        cooldown = Signal(2)
+        first_row = i_row == 0
+        last_row = (i_row == depth - 1) | (i_row + 1 >= i_m)
+        last_kt = i_k <= R
+        last_chunk = i_m <= depth
+        last_nt = i_n <= C
+        small = (i_m < 3) if depth >= 3 else Const(1)   # chunk of < 3 rows: space issues by 3
+        can_issue = (i_busy & (~first_row | shadow_full) & (~last_kt | (self.credits != 0))
+                     & (cooldown == 0))
+        fire = Signal()
+        m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid)]
+        m.d.comb += self.take.eq(fire & last_kt)
+        with m.If(cooldown != 0):
+            m.d.sync += cooldown.eq(cooldown - 1)
+        with m.If(fire):
+            with m.If(small):
+                m.d.sync += cooldown.eq(2)
+            with m.If(first_row):
+                m.d.sync += [shadow_full.eq(0), lock.eq(R + C - 1)]
+            with m.If(~last_row):
+                m.d.sync += i_row.eq(i_row + 1)
+            with m.Else():
+                m.d.sync += i_row.eq(0)
+                with m.If(~last_kt):
+                    m.d.sync += [i_k.eq(i_k - R), i_first.eq(0)]
+                with m.Else():
+                    m.d.sync += [i_k.eq(dims.k), i_first.eq(1)]
+                    with m.If(~last_chunk):
+                        m.d.sync += i_m.eq(i_m - depth)
+                    with m.Else():
+                        m.d.sync += i_m.eq(dims.m)
+                        with m.If(~last_nt):
+                            m.d.sync += i_n.eq(i_n - C)
+                        with m.Else():
+                            m.d.sync += i_busy.eq(0)
+
+        with m.If(self.start):
+            m.d.sync += [l_busy.eq(1), l_r.eq(0), l_k.eq(dims.k), l_m.eq(dims.m), l_n.eq(dims.n),
+                         i_busy.eq(1), i_row.eq(0), i_k.eq(dims.k), i_m.eq(dims.m),
+                         i_n.eq(dims.n), i_first.eq(1)]
+        m.d.comb += self.busy.eq(l_busy | i_busy)
+
+        # ---------------- stage 0, skew, array ----------------
+        side_layout = data.StructLayout({"valid": 1, "addr": range(depth), "first": 1, "last": 1,
+                                         "glast": 1, "mask": C})
+        side0 = Signal(side_layout)
+        x0 = Signal(data.ArrayLayout(a_shape, R))
+        s0 = Signal()
+        i_mask = _lane_mask(m, i_n, C)
+        m.d.sync += [side0.valid.eq(fire), s0.eq(fire & first_row), x0.eq(self.i_a.payload)]
+        m.d.sync += [side0.addr.eq(i_row), side0.first.eq(i_first), side0.last.eq(last_kt),
+                     side0.glast.eq(last_row & last_kt & last_chunk & last_nt),
+                     side0.mask.eq(i_mask)]
+
+        pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut") for _ in range(C)]
+               for _ in range(R)]
+        for p in range(R):
+            # lane p reaches PE row p after p extra cycles (skew)
+            a_sig, s_sig = x0[p], s0
+            for i in range(p):
+                a_d = Signal(a_shape, name=f"skew_a{p}_{i}")
+                s_d = Signal(name=f"skew_s{p}_{i}")
+                m.d.sync += [a_d.eq(a_sig), s_d.eq(s_sig)]
+                a_sig, s_sig = a_d, s_d
+            for c in range(C):
+                pe = pes[p][c]
+                m.submodules[f"pe_{p}_{c}"] = pe
+                left = pes[p][c - 1] if c else None
+                above = pes[p - 1][c] if p else None
+                below = pes[p + 1][c] if p + 1 < R else None
+                m.d.comb += [
+                    pe.a_in.eq(left.a_out if left else a_sig),
+                    pe.s_in.eq(left.s_out if left else s_sig),
+                    pe.ps_in.eq(above.ps_out if above else 0),
+                    pe.sh_en.eq(sh_en),
+                    # the shadow chain enters at the bottom row and shifts up
+                    pe.sh_in.eq(below.sh_out if below else sh_data[c]),
+                ]
+
+        # ---------------- deskew, accumulate ----------------
+        ps_row = []
+        for c in range(C):
+            sig = pes[R - 1][c].ps_out
+            for i in range(C - 1 - c):
+                d = Signal(ps_fmt.shape, name=f"deskew{c}_{i}")
+                m.d.sync += d.eq(sig)
+                sig = d
+            ps_row.append(sig)
+        # sideband delay line: side[i] is valid i+1 cycles after the issue
+        side = [side0]
+        for i in range(R + C + 1):
+            s = Signal(side_layout, name=f"side{i + 1}")
+            m.d.sync += s.eq(side[-1])
+            side.append(s)
+        rd_side, add_side = side[R + C], side[R + C + 1]
+
+        acc_layout = data.ArrayLayout(acc_fmt.shape, C)
+        m.submodules.accmem = mem = memory.Memory(shape=acc_layout, depth=depth, init=[])
+        rd = mem.read_port()
+        wr = mem.write_port()
+        m.d.comb += rd.addr.eq(rd_side.addr)
+
+        sum_row = Signal(acc_layout)
+        sum_side = Signal(side_layout)
+        m.d.sync += sum_side.eq(add_side)
+        for c in range(C):
+            old = Mux(add_side.first, 0, rd.data[c])
+            m.d.sync += sum_row[c].eq(fit_value(old + ps_row[c], acc_fmt, cfg.overflow))
+        m.d.comb += [
+            wr.addr.eq(sum_side.addr), wr.data.eq(sum_row),
+            wr.en.eq(sum_side.valid & ~sum_side.last),
+            self.row_valid.eq(sum_side.valid & sum_side.last),
+            self.row.data.eq(sum_row), self.row.last.eq(sum_side.glast),
+            self.row.mask.eq(sum_side.mask),
+        ]
+        return m
+
+
+class _OSCore(_CoreBase):
+    """Output-stationary core (see ``docs/mxu.md``)."""
+
+    def elaborate(self, platform):
+        raise NotImplementedError("output-stationary dataflow is not implemented yet")
+

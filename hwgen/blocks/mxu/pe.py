@@ -1,0 +1,128 @@
+"""Processing elements of the systolic arrays and their pipelined multiplier."""
+
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["multiply", "WSPE", "OSPE"]
+
+
+def multiply(a, b, *, lut: bool = False):
+    """``a * b`` as an expression; with ``lut`` a shift-and-add form that synthesis keeps in
+    logic (no DSP inference), with the sign of ``b``'s top bit handled two's-complement style."""
+    if not lut:
+        return a * b
+    bs = b.shape()
+    acc = Const(0, 1)
+    for i in range(bs.width):
+        term = Mux(b[i], a, 0) << i
+        if bs.signed and i == bs.width - 1:
+            acc = acc - term
+        else:
+            acc = acc + term
+    return acc
+
+
+def _product_shape(a: Shape, b: Shape) -> Shape:
+    lo = min(x * y for x in (_min(a), _max(a)) for y in (_min(b), _max(b)))
+    hi = max(x * y for x in (_min(a), _max(a)) for y in (_min(b), _max(b)))
+    if lo >= 0:
+        return unsigned(max(1, hi.bit_length()))
+    return signed(max((-lo - 1).bit_length(), hi.bit_length()) + 1)
+
+
+def _min(s: Shape) -> int:
+    return -(1 << (s.width - 1)) if s.signed else 0
+
+
+def _max(s: Shape) -> int:
+    return (1 << (s.width - 1)) - 1 if s.signed else (1 << s.width) - 1
+
+
+class WSPE(wiring.Component):
+    """Weight-stationary PE: ``ps_out <= ps_in + a·w`` two cycles after ``a`` arrives.
+
+    Pipeline: ``a_in`` → ``a`` register (forwarded right as ``a_out``) → product register →
+    ``ps_out`` register. ``w`` (the active weight) is a plain register, loaded from the shadow
+    weight when ``s_in`` (the tile-swap token, travelling with the activation) is set, in the
+    same edge that loads the activation it belongs to. The shadow is a shift chain
+    (``sh_in`` → ``sh_out``) advanced by ``sh_en``.
+
+    Parameters
+    ----------
+    a_shape, w_shape, ps_shape : Shape
+        Activation, weight and partial-sum shapes (``ps_shape`` must hold ``ps_in + a·w``).
+    lut : bool
+        Keep the multiplier in logic.
+    """
+
+    def __init__(self, a_shape, w_shape, ps_shape, *, lut=False):
+        self._lut = lut
+        self._prod_shape = _product_shape(Shape.cast(a_shape), Shape.cast(w_shape))
+        super().__init__({
+            "a_in": In(a_shape), "s_in": In(1), "a_out": Out(a_shape), "s_out": Out(1),
+            "sh_en": In(1), "sh_in": In(w_shape), "sh_out": Out(w_shape),
+            "ps_in": In(ps_shape), "ps_out": Out(ps_shape),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w = Signal.like(self.sh_in, name="w")
+        prod = Signal(self._prod_shape, name="prod")
+        m.d.sync += [self.a_out.eq(self.a_in), self.s_out.eq(self.s_in)]
+        with m.If(self.s_in):
+            m.d.sync += w.eq(self.sh_out)
+        with m.If(self.sh_en):
+            m.d.sync += self.sh_out.eq(self.sh_in)
+        m.d.sync += [prod.eq(multiply(self.a_out, w, lut=self._lut)),
+                     self.ps_out.eq(self.ps_in + prod)]
+        return m
+
+
+class OSPE(wiring.Component):
+    """Output-stationary PE: accumulates ``a·b`` in place; results leave via a shift chain.
+
+    ``a``/``b`` registers forward right/down with their ``first``/``last`` flags (carried with
+    ``a``). Products are registered; ``acc <= fit(first ? prod : acc + prod)``. When the product
+    of a ``last`` element is accumulated, the final value is copied into ``o`` (the drain
+    register) — ``o`` is a shift chain toward the top of the column (``o_in`` from below, read by
+    the PE above as its ``o_in``), advanced by ``o_shift``.
+
+    Parameters
+    ----------
+    a_shape, b_shape : Shape
+    acc_fmt : NumFormat
+    overflow : "wrap" | "saturate"
+    lut : bool
+    """
+
+    def __init__(self, a_shape, b_shape, acc_fmt, overflow, *, lut=False):
+        self._lut = lut
+        self._acc_fmt = acc_fmt
+        self._overflow = overflow
+        self._prod_shape = _product_shape(Shape.cast(a_shape), Shape.cast(b_shape))
+        acc_shape = acc_fmt.shape
+        super().__init__({
+            "a_in": In(a_shape), "f_in": In(2), "a_out": Out(a_shape), "f_out": Out(2),
+            "b_in": In(b_shape), "b_out": Out(b_shape),
+            "o_shift": In(1), "o_in": In(acc_shape), "o_out": Out(acc_shape),
+        })
+
+    def elaborate(self, platform):
+        from ...core.numerics import fit_value
+
+        m = Module()
+        prod = Signal(self._prod_shape, name="prod")
+        pf = Signal(2, name="pf")            # flags (first, last) of prod
+        acc = Signal(self._acc_fmt.shape, name="acc")
+        m.d.sync += [self.a_out.eq(self.a_in), self.f_out.eq(self.f_in),
+                     self.b_out.eq(self.b_in),
+                     prod.eq(multiply(self.a_out, self.b_out, lut=self._lut)),
+                     pf.eq(self.f_out)]
+        total = fit_value(Mux(pf[0], 0, acc) + prod, self._acc_fmt, self._overflow)
+        m.d.sync += acc.eq(total)
+        with m.If(pf[1]):
+            m.d.sync += self.o_out.eq(total)
+        with m.Elif(self.o_shift):
+            m.d.sync += self.o_out.eq(self.o_in)
+        return m

@@ -1,0 +1,400 @@
+"""The ``hwgen`` command line: list · generate · sim · fpga."""
+
+import argparse
+import importlib
+import inspect
+import random
+import sys
+import traceback
+import zipfile
+from pathlib import Path
+
+from . import __version__
+from .core.config import blocks, load, presets
+from .core.errors import HwgenError
+
+__all__ = ["main", "get_parser", "SIMULATORS", "FPGA_TARGETS"]
+
+SIMULATORS = ("icarus", "verilator")
+# Kept in step with hwgen/fpga_targets/; hwgen.flow.fpga.build validates the target again.
+FPGA_TARGETS = ("ice40-up5k", "ecp5-25k", "ecp5-45k", "ecp5-85k")
+
+
+class _UsageError(HwgenError):
+    """A command line the parser rejects (reported like every other user error)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# -- argument types (they raise argparse errors, which become one-line user errors) --
+
+def _int_at_least(lo):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}, not {value}")
+        return value
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+# -- helpers shared by the commands --
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _check_outdir(path: Path, what: str = "output directory") -> Path:
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise HwgenError(f"{what} {str(path)!r} exists and is not a directory")
+    return path
+
+
+def _check_outfile(path, what: str) -> Path | None:
+    """A file a flow will write: its directory must exist and it must not be a directory."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise HwgenError(f"{what} {str(path)!r} is a directory")
+    if not path.parent.is_dir():
+        raise HwgenError(f"{what} {str(path)!r}: directory {str(path.parent)!r} does not exist")
+    return path
+
+
+def _check_inputs_npz(info, cfg, path) -> Path:
+    """Load ``path`` and run the block's golden model on it: every array present, none extra,
+    shapes and ranges valid. Errors name the file and the array."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise HwgenError(f"inputs file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise HwgenError(f"{path}: not a readable .npz file ({_one_line(e)})") from e
+    params = list(inspect.signature(info.golden).parameters.values())[1:]   # after cfg
+    names = [p.name for p in params]
+    expected = ", ".join(names)
+    for key in arrays:
+        if key not in names:
+            raise HwgenError(f"{path}: unexpected array {key!r} for block {info.name!r} "
+                             f"(expected arrays: {expected})")
+    for p in params:
+        if p.default is inspect.Parameter.empty and p.name not in arrays:
+            raise HwgenError(f"{path}: missing array {p.name!r} for block {info.name!r} "
+                             f"(expected arrays: {expected})")
+    try:
+        info.golden(cfg, **arrays)
+    except (TypeError, ValueError) as e:
+        raise HwgenError(f"{path}: {_one_line(e)}") from e
+    return path
+
+
+def _flow(module: str, extra: str):
+    """Import a flow module on first use, turning a missing tool package into a user error."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name == module:
+            raise HwgenError(f"{module} is not available in this installation") from e
+        raise HwgenError(f"this command needs the Python package {e.name!r}: "
+                         f"pip install 'hwgen[{extra}]'") from e
+
+
+def _call(fn, /, *args, **kwargs):
+    """Call ``fn``, leaving out ``None`` keyword arguments that ``fn`` has a default for."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    for key in [k for k, v in kwargs.items() if v is None]:
+        p = params.get(key)
+        if p is not None and p.default is not inspect.Parameter.empty:
+            del kwargs[key]
+    return fn(*args, **kwargs)
+
+
+def _layout_str(desc: dict) -> str:
+    kind = desc["kind"]
+    if kind == "int":
+        return f"{'' if desc['signed'] else 'u'}int{desc['width']}"
+    if kind == "array":
+        return f"{desc['length']}x{_layout_str(desc['elem'])}"
+    if kind == "struct":
+        return "{" + ", ".join(f"{name}: {_layout_str(f['layout'])}"
+                               for name, f in desc["fields"].items()) + "}"
+    return kind
+
+
+def _describe(cfg) -> str:
+    """The key parameters of a config on one line (``cfg.describe()`` if the block has one)."""
+    if callable(getattr(cfg, "describe", None)):
+        return cfg.describe()
+    default = type(cfg)()
+    fields = cfg.to_dict()
+    fields.pop("block", None)
+    fields.pop("name", None)
+    parts = []
+    if "rows" in fields and "cols" in fields:
+        parts.append(f"{fields.pop('rows')}x{fields.pop('cols')}")
+    types = [fields.pop(k) for k in list(fields) if k.endswith("_type")]
+    if types:
+        parts.append("x".join(types))
+    for key, value in fields.items():
+        if isinstance(value, bool):
+            if value:
+                parts.append(key)
+        elif isinstance(value, str):
+            parts.append(f"{key}={value}")
+        elif value != getattr(default, key):
+            parts.append(f"{key}={value}")
+    acc = getattr(cfg, "acc_fmt", None)
+    if acc is not None:
+        parts.append(f"acc={acc}")
+    return " ".join(parts)
+
+
+def _formats(cfg) -> list[str]:
+    """``name=format`` for every NumFormat-valued property of the config, in definition order."""
+    from .core.numerics import NumFormat
+
+    out, seen = [], set()
+    for klass in reversed(type(cfg).__mro__):
+        for key, attr in vars(klass).items():
+            if isinstance(attr, property) and key not in seen:
+                seen.add(key)
+                try:
+                    value = getattr(cfg, key)
+                except Exception:   # a derived value that does not apply to this config
+                    continue
+                if isinstance(value, NumFormat):
+                    out.append(f"{key}={value}")
+    return out
+
+
+def _kv(d: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _source(args) -> str:
+    text = str(args.config)
+    return f"preset {text}" if text in presets() else text
+
+
+# -- commands --
+
+def _cmd_list(args) -> int:
+    reg = blocks()
+    print("blocks:")
+    width = max(map(len, reg), default=0)
+    for name, info in sorted(reg.items()):
+        print(f"  {name:<{width}}  {info.summary}")
+    print("presets:")
+    table = [(pname, info.name, cfg.module_name, _describe(cfg))
+             for pname, (info, cfg) in presets().items()]
+    w = [max((len(row[i]) for row in table), default=0) for i in range(3)]
+    for pname, bname, module, desc in table:
+        print(f"  {pname:<{w[0]}}  {bname:<{w[1]}}  {module:<{w[2]}}  {desc}")
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    info, cfg = load(args.config, args.set)
+    outdir = _check_outdir(args.output or Path("build") / cfg.module_name)
+    from .flow.emit import emit
+
+    man = emit(info, cfg, outdir)
+    files = [*man.get("files", {}).values(), "files.f"]
+    print(f"{man['name']}: block {info.name}, from {_source(args)}")
+    print(f"  wrote {outdir}/: {', '.join(files)}")
+    print("  ports:")
+    pw = max(len(p["name"]) for p in man["ports"])
+    for p in man["ports"]:
+        layout = f"  {_layout_str(p['payload'])}" if "payload" in p else ""
+        print(f"    {p['name']:<{pw}}  {p['direction']:<3}  {p['kind']:<6}  "
+              f"{p['width']:>4} bits{layout}")
+    derived = man.get("derived") or {}
+    if derived:
+        print(f"  derived: {_kv(derived)}")
+    formats = [f for f in _formats(cfg) if f.partition("=")[0] not in derived]
+    if formats:
+        print(f"  formats: {' '.join(formats)}")
+    if man.get("model"):
+        print(f"  model: {_kv(man['model'])}")
+    return 0
+
+
+def _count(value) -> int:
+    if isinstance(value, int):
+        return value
+    return len(value or ())
+
+
+def _cmd_sim(args) -> int:
+    info, cfg = load(args.config, args.set)
+    if args.outputs is not None and args.inputs is None:
+        raise HwgenError("--outputs needs --inputs (it receives the results for those inputs)")
+    inputs = _check_inputs_npz(info, cfg, args.inputs) if args.inputs is not None else None
+    outputs = _check_outfile(args.outputs, "outputs file")
+    workdir = _check_outdir(args.output or Path("build") / cfg.module_name
+                            / f"sim-{args.simulator}", "work directory")
+    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
+    sim = _flow("hwgen.flow.sim", "sim")
+    print(f"sim {cfg.module_name} ({_source(args)}) on {args.simulator}, seed {seed}"
+          + (f", {args.vectors} vectors" if args.vectors is not None else "")
+          + (f", inputs {inputs}" if inputs else ""))
+    res = _call(sim.run, info, cfg, simulator=args.simulator, seed=seed, vectors=args.vectors,
+                waves=args.waves, inputs=inputs, outputs=outputs, workdir=workdir)
+    passed, failed = _count(res.get("passed", 0)), _count(res.get("failed", 0))
+    tests = res.get("tests")
+    if isinstance(tests, list | tuple):
+        for t in tests:
+            if isinstance(t, dict):
+                name = t.get("name", "?")
+                status = t.get("status", "PASS" if t.get("passed", t.get("ok")) else "FAIL")
+                print(f"  {str(status).upper():<5} {name}")
+            else:
+                print(f"  {t}")
+    total = tests if isinstance(tests, int) else passed + failed
+    for key in ("log", "results", "waves", "outputs"):
+        if res.get(key):
+            print(f"  {key}: {res[key]}")
+    if failed or not passed:
+        print(f"hwgen: error: sim failed: {failed} of {total} tests failed "
+              f"(rerun with --seed {seed})", file=sys.stderr)
+        return 1
+    print(f"PASS: {passed} of {total} tests passed")
+    return 0
+
+
+_FPGA_ROWS = (("luts", "LUTs"), ("ffs", "FFs"), ("dsps", "DSPs"), ("brams", "BRAMs"))
+
+
+def _cmd_fpga(args) -> int:
+    info, cfg = load(args.config, args.set)
+    report = _check_outfile(args.report, "report file")
+    outdir = _check_outdir(args.output or Path("build") / cfg.module_name / args.target)
+    fpga = _flow("hwgen.flow.fpga", "fpga")
+    res = _call(fpga.build, info, cfg, args.target, freq_mhz=args.freq, seed=args.seed,
+                outdir=outdir, report_path=report)
+    print(f"fpga {cfg.module_name} ({_source(args)}) on {res.get('target', args.target)}")
+    for key, label in _FPGA_ROWS:
+        if key in res:
+            print(f"  {label:<10} {res[key]}")
+    fmax, target = res.get("fmax_mhz"), res.get("freq_target_mhz")
+    fmax_s = f"{fmax:.1f} MHz" if isinstance(fmax, int | float) else str(fmax)
+    target_s = f"{target:.1f} MHz" if isinstance(target, int | float) else str(target)
+    met = res.get("timing_met")
+    print(f"  {'Fmax':<10} {fmax_s} (target {target_s}): "
+          f"{'timing met' if met else 'timing NOT met'}")
+    shown = {k for k, _ in _FPGA_ROWS} | {"target", "fmax_mhz", "freq_target_mhz", "timing_met"}
+    for key, value in res.items():
+        if key not in shown and isinstance(value, str | int | float | Path):
+            print(f"  {key:<10} {value}")
+    if report is not None:
+        print(f"  report     {report}")
+    if met is False:
+        print(f"hwgen: warning: timing not met at {target_s} (Fmax {fmax_s})", file=sys.stderr)
+    return 0
+
+
+# -- parser and entry point --
+
+def _add_common(p, *, output_help):
+    p.add_argument("config", metavar="CONFIG",
+                   help="a TOML config file or a preset name (see `hwgen list`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable); VALUE parses as TOML, "
+                        "else as a bare string: --set rows=8 --set a_type=int16")
+    p.add_argument("-o", "--output", type=Path, metavar="DIR", help=output_help)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """The argument parser (separate from ``main`` so it can be inspected and tested)."""
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of errors")
+    parser = _Parser(prog="hwgen", parents=[debug],
+                     description="Parameterized, verified RTL for transformer-accelerator "
+                                 "blocks: generate Verilog, simulate it, build it for an FPGA.")
+    parser.add_argument("--version", action="version", version=f"hwgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", parents=[debug], help="list the blocks and presets")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("generate", parents=[debug],
+                       help="write Verilog, manifest JSON, FuseSoC core and files.f")
+    _add_common(p, output_help="output directory (default: build/<module name>)")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("sim", parents=[debug],
+                       help="run the cocotb testbench against the golden model")
+    _add_common(p, output_help="work directory (default: build/<module name>/sim-<simulator>)")
+    p.add_argument("--simulator", choices=SIMULATORS, default="icarus",
+                   help="HDL simulator (default: icarus)")
+    p.add_argument("--seed", type=_int_at_least(0), metavar="N",
+                   help="random seed for stimulus and stalls (default: random, printed)")
+    p.add_argument("--vectors", type=_int_at_least(1), metavar="N",
+                   help="number of random test vectors (default: the flow's)")
+    p.add_argument("--waves", action="store_true", help="dump waveforms")
+    p.add_argument("--inputs", type=Path, metavar="IN.npz",
+                   help="run on these input arrays instead of random ones")
+    p.add_argument("--outputs", type=Path, metavar="OUT.npz",
+                   help="save the hardware's outputs for --inputs here")
+    p.set_defaults(func=_cmd_sim)
+
+    p = sub.add_parser("fpga", parents=[debug],
+                       help="synthesize, place and route for an FPGA; report area and Fmax")
+    _add_common(p, output_help="build directory (default: build/<module name>/<target>)")
+    p.add_argument("--target", choices=FPGA_TARGETS, required=True, help="FPGA target")
+    p.add_argument("--freq", type=_positive_float, metavar="MHZ",
+                   help="clock constraint in MHz (default: the target's)")
+    p.add_argument("--seed", type=_int_at_least(0), default=1, metavar="N",
+                   help="place-and-route seed (default: 1)")
+    p.add_argument("--report", type=Path, metavar="FILE.json",
+                   help="also write the report JSON here")
+    p.set_defaults(func=_cmd_fpga)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = get_parser().parse_args(argv)
+        return args.func(args)
+    except SystemExit as e:                 # --help, --version
+        return e.code if isinstance(e.code, int) else 0
+    except KeyboardInterrupt:
+        print("hwgen: interrupted", file=sys.stderr)
+        return 130
+    except (HwgenError, OSError) as e:
+        if debug:
+            traceback.print_exc()
+        if isinstance(e, OSError) and e.filename is not None:
+            msg = f"{e.filename}: {e.strerror}"
+        else:
+            msg = _one_line(e)
+        print(f"hwgen: error: {msg}", file=sys.stderr)
+        return 1

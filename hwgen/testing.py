@@ -1,0 +1,42 @@
+"""amaranth.sim helpers: drive and collect streams with random stalls (one testbench per port)."""
+
+import random
+
+__all__ = ["stream_put", "stream_get"]
+
+
+async def stream_put(ctx, port, values, *, rng: random.Random | None = None, gap: float = 0.0):
+    """Send ``values`` (ints or layout-castable values) on a stream ``port`` the DUT consumes.
+
+    With probability ``gap`` a cycle is skipped before each transfer (valid low). Valid is held
+    until the transfer; the payload is stable meanwhile.
+    """
+    rng = rng or random.Random(0)
+    for v in values:
+        while rng.random() < gap:
+            await ctx.tick()
+        ctx.set(port.payload, v)
+        ctx.set(port.valid, 1)
+        await ctx.tick().until(port.ready)
+        ctx.set(port.valid, 0)
+
+
+async def stream_get(ctx, port, count, *, rng: random.Random | None = None, stall: float = 0.0,
+                     cycles: list | None = None):
+    """Collect ``count`` transfers from a stream ``port`` the DUT produces; ``ready`` is low with
+    probability ``stall`` each cycle. Appends the transfer's cycle number to ``cycles`` if given.
+    Returns the payloads (as ``ctx.get`` returns them)."""
+    rng = rng or random.Random(1)
+    out = []
+    cycle = 0
+    while len(out) < count:
+        ready = rng.random() >= stall
+        ctx.set(port.ready, ready)
+        _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
+        cycle += 1
+        if ready and valid:
+            out.append(payload)
+            if cycles is not None:
+                cycles.append(cycle)
+    ctx.set(port.ready, 0)
+    return out

@@ -3,10 +3,11 @@
 import argparse
 import importlib
 import inspect
+import io
+import os
 import random
 import sys
 import traceback
-import zipfile
 from pathlib import Path
 
 from . import __version__
@@ -67,46 +68,18 @@ def _check_outdir(path: Path, what: str = "output directory") -> Path:
 
 
 def _check_outfile(path, what: str) -> Path | None:
-    """A file a flow will write: its directory must exist and it must not be a directory."""
+    """A file a flow writes at its end: fail now, not after the flow, if it is a directory."""
     if path is None:
         return None
     path = Path(path)
     if path.is_dir():
         raise HwgenError(f"{what} {str(path)!r} is a directory")
-    if not path.parent.is_dir():
-        raise HwgenError(f"{what} {str(path)!r}: directory {str(path.parent)!r} does not exist")
     return path
 
 
-def _check_inputs_npz(info, cfg, path) -> Path:
-    """Load ``path`` and run the block's golden model on it: every array present, none extra,
-    shapes and ranges valid. Errors name the file and the array."""
-    import numpy as np
-
-    path = Path(path)
-    if not path.is_file():
-        raise HwgenError(f"inputs file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise HwgenError(f"{path}: not a readable .npz file ({_one_line(e)})") from e
-    params = list(inspect.signature(info.golden).parameters.values())[1:]   # after cfg
-    names = [p.name for p in params]
-    expected = ", ".join(names)
-    for key in arrays:
-        if key not in names:
-            raise HwgenError(f"{path}: unexpected array {key!r} for block {info.name!r} "
-                             f"(expected arrays: {expected})")
-    for p in params:
-        if p.default is inspect.Parameter.empty and p.name not in arrays:
-            raise HwgenError(f"{path}: missing array {p.name!r} for block {info.name!r} "
-                             f"(expected arrays: {expected})")
-    try:
-        info.golden(cfg, **arrays)
-    except (TypeError, ValueError) as e:
-        raise HwgenError(f"{path}: {_one_line(e)}") from e
-    return path
+def _missing_package(e: ModuleNotFoundError, extra: str) -> HwgenError:
+    return HwgenError(f"this command needs the Python package {e.name!r}: "
+                      f"pip install 'hwgen[{extra}]'")
 
 
 def _flow(module: str, extra: str):
@@ -116,12 +89,12 @@ def _flow(module: str, extra: str):
     except ModuleNotFoundError as e:
         if e.name == module:
             raise HwgenError(f"{module} is not available in this installation") from e
-        raise HwgenError(f"this command needs the Python package {e.name!r}: "
-                         f"pip install 'hwgen[{extra}]'") from e
+        raise _missing_package(e, extra) from e
 
 
-def _call(fn, /, *args, **kwargs):
-    """Call ``fn``, leaving out ``None`` keyword arguments that ``fn`` has a default for."""
+def _call(fn, /, *args, _extra: str, **kwargs):
+    """Call flow function ``fn``, leaving out ``None`` keyword arguments it has a default for;
+    a package the flow imports late (cocotb, ...) that is missing is a user error."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -130,7 +103,12 @@ def _call(fn, /, *args, **kwargs):
         p = params.get(key)
         if p is not None and p.default is not inspect.Parameter.empty:
             del kwargs[key]
-    return fn(*args, **kwargs)
+    try:
+        return fn(*args, **kwargs)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.partition(".")[0] != "hwgen":
+            raise _missing_package(e, _extra) from e
+        raise
 
 
 def _layout_str(desc: dict) -> str:
@@ -243,46 +221,42 @@ def _cmd_generate(args) -> int:
     return 0
 
 
-def _count(value) -> int:
-    if isinstance(value, int):
-        return value
-    return len(value or ())
-
-
 def _cmd_sim(args) -> int:
     info, cfg = load(args.config, args.set)
     if args.outputs is not None and args.inputs is None:
         raise HwgenError("--outputs needs --inputs (it receives the results for those inputs)")
-    inputs = _check_inputs_npz(info, cfg, args.inputs) if args.inputs is not None else None
     outputs = _check_outfile(args.outputs, "outputs file")
     workdir = _check_outdir(args.output or Path("build") / cfg.module_name
                             / f"sim-{args.simulator}", "work directory")
-    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     sim = _flow("hwgen.flow.sim", "sim")
+    # the inputs are checked before anything else (sim.run checks again after the simulator)
+    inputs = sim.check_inputs_file(info, cfg, args.inputs) if args.inputs is not None else None
+    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     print(f"sim {cfg.module_name} ({_source(args)}) on {args.simulator}, seed {seed}"
           + (f", {args.vectors} vectors" if args.vectors is not None else "")
           + (f", inputs {inputs}" if inputs else ""))
-    res = _call(sim.run, info, cfg, simulator=args.simulator, seed=seed, vectors=args.vectors,
-                waves=args.waves, inputs=inputs, outputs=outputs, workdir=workdir)
-    passed, failed = _count(res.get("passed", 0)), _count(res.get("failed", 0))
-    tests = res.get("tests")
-    if isinstance(tests, list | tuple):
-        for t in tests:
-            if isinstance(t, dict):
-                name = t.get("name", "?")
-                status = t.get("status", "PASS" if t.get("passed", t.get("ok")) else "FAIL")
-                print(f"  {str(status).upper():<5} {name}")
-            else:
-                print(f"  {t}")
-    total = tests if isinstance(tests, int) else passed + failed
-    for key in ("log", "results", "waves", "outputs"):
+    res = _call(sim.run, info, cfg, _extra="sim", simulator=args.simulator, seed=seed,
+                vectors=args.vectors, waves=args.waves, inputs=inputs, outputs=outputs,
+                workdir=workdir)
+    seed = res.get("seed", seed)
+    tests = res.get("tests", [])
+    for t in tests:
+        status, msg = str(t["status"]).upper(), _one_line(t.get("message") or "")
+        print(f"  {status:<5} {t['name']}" + (f": {msg}" if msg and status != "PASS" else ""))
+    passed, failed, total = res["passed"], res["failed"], len(tests)
+    for key in ("log", "waves", "outputs"):
         if res.get(key):
             print(f"  {key}: {res[key]}")
-    if failed or not passed:
+    ok = res.get("ok", passed > 0 and not failed)
+    if failed or not ok:
         print(f"hwgen: error: sim failed: {failed} of {total} tests failed "
               f"(rerun with --seed {seed})", file=sys.stderr)
         return 1
-    print(f"PASS: {passed} of {total} tests passed")
+    skipped = res.get("skipped", 0)
+    print(f"PASS: {passed} of {total} tests passed"
+          + (f" ({skipped} skipped)" if skipped else "")
+          + (f" in {res['seconds']:.1f} s" if isinstance(res.get("seconds"), int | float)
+             else ""))
     return 0
 
 
@@ -294,22 +268,22 @@ def _cmd_fpga(args) -> int:
     report = _check_outfile(args.report, "report file")
     outdir = _check_outdir(args.output or Path("build") / cfg.module_name / args.target)
     fpga = _flow("hwgen.flow.fpga", "fpga")
-    res = _call(fpga.build, info, cfg, args.target, freq_mhz=args.freq, seed=args.seed,
-                outdir=outdir, report_path=report)
+    res = _call(fpga.build, info, cfg, args.target, _extra="fpga", freq_mhz=args.freq,
+                seed=args.seed, outdir=outdir, report_path=report)
     print(f"fpga {cfg.module_name} ({_source(args)}) on {res.get('target', args.target)}")
     for key, label in _FPGA_ROWS:
         if key in res:
-            print(f"  {label:<10} {res[key]}")
+            avail = res.get(f"{key}_available")
+            print(f"  {label:<10} {res[key]}" + (f" of {avail}" if avail else ""))
     fmax, target = res.get("fmax_mhz"), res.get("freq_target_mhz")
-    fmax_s = f"{fmax:.1f} MHz" if isinstance(fmax, int | float) else str(fmax)
-    target_s = f"{target:.1f} MHz" if isinstance(target, int | float) else str(target)
+    fmax_s = f"{fmax:.1f} MHz" if isinstance(fmax, int | float) else "n/a"
+    target_s = f"{target:.1f} MHz" if isinstance(target, int | float) else "n/a"
     met = res.get("timing_met")
     print(f"  {'Fmax':<10} {fmax_s} (target {target_s}): "
           f"{'timing met' if met else 'timing NOT met'}")
-    shown = {k for k, _ in _FPGA_ROWS} | {"target", "fmax_mhz", "freq_target_mhz", "timing_met"}
-    for key, value in res.items():
-        if key not in shown and isinstance(value, str | int | float | Path):
-            print(f"  {key:<10} {value}")
+    for key in ("bitstream", "seed", "elapsed_s"):
+        if res.get(key) is not None:
+            print(f"  {key:<10} {res[key]}")
     if report is not None:
         print(f"  report     {report}")
     if met is False:
@@ -389,7 +363,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("hwgen: interrupted", file=sys.stderr)
         return 130
-    except (HwgenError, OSError) as e:
+    except BrokenPipeError:                 # `hwgen list | head`: stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+        return 141
+    except (HwgenError, OSError, NotImplementedError) as e:     # NotImplementedError: a
+        # block that does not support this configuration yet says so in one line
         if debug:
             traceback.print_exc()
         if isinstance(e, OSError) and e.filename is not None:

@@ -148,7 +148,8 @@ def presets() -> dict[str, tuple[BlockInfo, BlockConfig]]:
 
 
 def parse_overrides(items: Iterable[str]) -> dict:
-    """``key=value`` strings → dict; values parse as TOML (``8``, ``true``, ``"x"``) or bare text."""
+    """``key=value`` strings → dict; values parse as TOML (``8``, ``true``, ``"x"``), else as
+    bare text."""
     out = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -164,6 +165,7 @@ def parse_overrides(items: Iterable[str]) -> dict:
 
 
 _LINE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
+_END_RE = re.compile(r"\(at end of document\)")
 
 
 def _read_toml(path: Path) -> dict:
@@ -180,6 +182,11 @@ def _read_toml(path: Path) -> dict:
             msg = _LINE_RE.sub("", msg).strip()
             raise HwgenError(f"{path}:{m.group(1)}: malformed TOML: {msg} "
                              f"(line {m.group(1)}, column {m.group(2)})") from e
+        if _END_RE.search(msg):
+            last = max(1, len(text.splitlines()))
+            msg = _END_RE.sub("", msg).strip()
+            raise HwgenError(f"{path}:{last}: malformed TOML: {msg} (at the end of the file, "
+                             f"line {last})") from e
         raise HwgenError(f"{path}: malformed TOML: {msg}") from e
 
 
@@ -212,7 +219,8 @@ def load(source: str | Path, overrides: Iterable[str] | dict = ()) -> tuple[Bloc
         data = _read_toml(path)
         where = str(path)
         if "block" not in data:
-            raise HwgenError(f"{where}: missing key 'block' (one of: {', '.join(sorted(blocks()))})")
+            raise HwgenError(f"{where}: missing key 'block' "
+                             f"(one of: {', '.join(sorted(blocks()))})")
         if over:
             where += " with --set"
         data = {**data, **over}

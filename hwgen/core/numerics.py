@@ -33,7 +33,8 @@ class NumFormat:
         if self.signed and self.width < 2:
             raise ValueError(f"a signed format needs at least 2 bits, not {self.width!r}")
         if not 0 <= self.frac <= self.width:
-            raise ValueError(f"format fraction bits must be in [0, {self.width}], not {self.frac!r}")
+            raise ValueError(f"format fraction bits must be in [0, {self.width}], "
+                             f"not {self.frac!r}")
 
     @property
     def shape(self) -> Shape:
@@ -90,10 +91,13 @@ def parse_format(text: str, what: str = "format") -> NumFormat:
     m = _FORMAT_RE.match(text)
     if not m:
         raise ValueError(f"{what} must look like int8, uint8, q4.12 or uq0.8, not {text!r}")
-    if m.group(2) is not None:
-        return NumFormat(signed=not m.group(1), width=int(m.group(2)))
-    ib, fb = int(m.group(4)), int(m.group(5))
-    return NumFormat(signed=not m.group(3), width=ib + fb, frac=fb)
+    try:
+        if m.group(2) is not None:
+            return NumFormat(signed=not m.group(1), width=int(m.group(2)))
+        ib, fb = int(m.group(4)), int(m.group(5))
+        return NumFormat(signed=not m.group(3), width=ib + fb, frac=fb)
+    except ValueError as e:     # name ``what``: "a_type: 'int99': format width must be ..."
+        raise ValueError(f"{what} {text!r}: {e}") from None
 
 
 def sum_range(a: NumFormat, b: NumFormat, terms: int) -> tuple[int, int]:

@@ -1,7 +1,15 @@
 """Self-test top: pseudo-random stimulus in, registered XOR signature out, for any block."""
 
 from amaranth.hdl import (
-    Cat, ClockDomain, ClockSignal, Const, Elaboratable, Module, ResetSignal, Signal, Value,
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Module,
+    ResetSignal,
+    Signal,
+    Value,
 )
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -88,7 +96,7 @@ class SelfTestTop(wiring.Component):
     LUT deep: the harness is never the critical path unless the block's own ``ready`` is.
 
     The ``sync`` domain is defined here: clocked by ``clk``, reset synchronously by a 4-bit
-    power-on counter (16 cycles), so the only inputs are the clock pin.
+    power-on counter (for the first 16 cycles), so the only inputs are the clock pin.
 
     Parameters
     ----------
@@ -143,16 +151,17 @@ class SelfTestTop(wiring.Component):
         # Clock and power-on reset: a reset-less counter holds `sync` in reset for 16 cycles.
         m.domains.por = ClockDomain(reset_less=True)
         m.domains.sync = ClockDomain()
+        # The reset is a register, so its (large) fan-out starts at a flip-flop.
         por = Signal(4)
-        por_done = Signal()
+        rst = Signal(init=1)
         m.d.comb += [
             ClockSignal("por").eq(self.clk),
             ClockSignal("sync").eq(self.clk),
-            por_done.eq(por.all()),
-            ResetSignal("sync").eq(~por_done),
+            ResetSignal("sync").eq(rst),
         ]
-        with m.If(~por_done):
+        with m.If(~por.all()):
             m.d.por += por.eq(por + 1)
+        m.d.por += rst.eq(~por.all())
 
         m.submodules.dut = dut = self.block
         seed = 0x1234567

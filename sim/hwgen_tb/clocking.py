@@ -19,9 +19,10 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import FallingEdge, ReadOnly
 from cocotb.utils import get_sim_steps
 
-__all__ = ["clock", "reset", "now", "drive_edge", "sample_point", "CycleCounter", "wait_cycles"]
+__all__ = ["clock", "reset", "now", "period_ns", "drive_edge", "sample_point", "CycleCounter",
+           "wait_cycles"]
 
-_state = {"clk": None, "period_steps": None}
+_state = {"clk": None, "period_steps": None, "period_ns": None}
 
 
 def clock(dut, period_ns: float = 10, signal: str = "clk") -> Clock:
@@ -31,6 +32,7 @@ def clock(dut, period_ns: float = 10, signal: str = "clk") -> Clock:
     c.start()
     _state["clk"] = clk
     _state["period_steps"] = get_sim_steps(period_ns, "ns")
+    _state["period_ns"] = period_ns
     return c
 
 
@@ -48,6 +50,13 @@ def drive_edge(dut=None):
 def sample_point():
     """The trigger at which the bench reads signals: read-only phase (after ``drive_edge``)."""
     return ReadOnly()
+
+
+def period_ns() -> float:
+    """The period given to ``clock()``."""
+    if _state["period_ns"] is None:
+        raise RuntimeError("call hwgen_tb.clock(dut) first")
+    return _state["period_ns"]
 
 
 def now() -> int:

@@ -349,8 +349,132 @@ class _WSCore(_CoreBase):
 
 
 class _OSCore(_CoreBase):
-    """Output-stationary core (see ``docs/mxu.md``)."""
+    """Output-stationary core.
+
+    Each cycle one A column slice (R lanes) and one B row (C lanes) enter, skewed; PE (r, c)
+    accumulates ``A[r, k]·B[k, c]`` over the K elements of a tile. The product of the tile's last
+    element also copies the final sum into the PE's drain register; once the copy wavefront has
+    crossed the array the drain registers shift up one row per cycle and the top row goes to the
+    output queue, while the next tile already accumulates. A tile's last element is issued only
+    when the previous tile has drained and the output queue has room for its rows.
+    """
 
     def elaborate(self, platform):
-        raise NotImplementedError("output-stationary dataflow is not implemented yet")
+        cfg = self.cfg
+        m = Module()
+        R, C = cfg.rows, cfg.cols
+        a_shape, b_shape = cfg.a_fmt.shape, cfg.b_fmt.shape
+        acc_fmt = cfg.acc_fmt
+        db = cfg.dim_bits
+        dims = self.dims
 
+        busy = Signal()
+        o_k = Signal(db["k"] + 1)                # elements left in this tile
+        o_m = Signal(db["m"] + 1)                # M rows left from this tile's first row
+        o_n = Signal(db["n"] + 1)                # N columns left from this tile's first column
+        first = Signal()
+        last = o_k == 1
+        last_mt = o_m <= R
+        last_nt = o_n <= C
+        rows = Signal(range(R + 1))
+        m.d.comb += rows.eq(Mux(o_m < R, o_m, R))
+        pending = Signal()                       # a copy wavefront is crossing the array
+        wait = Signal(range(R + C + 2))
+        draining = Signal()
+        drows = Signal(range(R + 1))
+        drain_glast = Signal()
+        drain_mask = Signal(C)
+        p_rows = Signal(range(R + 1))
+        p_glast = Signal()
+        p_mask = Signal(C)
+
+        can_issue = busy & (~last | (~pending & ~draining & (self.credits >= rows)))
+        fire = Signal()
+        m.d.comb += [
+            fire.eq(can_issue & self.i_a.valid & self.i_w.valid),
+            self.i_a.ready.eq(can_issue & self.i_w.valid),
+            self.i_w.ready.eq(can_issue & self.i_a.valid),
+            self.take.eq(Mux(fire & last, rows, 0)),
+        ]
+        row_mask = Signal(R)
+        m.d.comb += row_mask.eq(Cat(*(o_m > r for r in range(R))))
+        col_mask = _lane_mask(m, o_n, C)
+
+        with m.If(fire):
+            m.d.sync += first.eq(last)
+            with m.If(~last):
+                m.d.sync += o_k.eq(o_k - 1)
+            with m.Else():
+                m.d.sync += [o_k.eq(dims.k), pending.eq(1), wait.eq(R + C + 1),
+                             p_rows.eq(rows), p_mask.eq(col_mask),
+                             p_glast.eq(last_mt & last_nt)]
+                with m.If(~last_nt):
+                    m.d.sync += o_n.eq(o_n - C)
+                with m.Else():
+                    m.d.sync += o_n.eq(dims.n)
+                    with m.If(~last_mt):
+                        m.d.sync += o_m.eq(o_m - R)
+                    with m.Else():
+                        m.d.sync += busy.eq(0)
+        with m.If(self.start):
+            m.d.sync += [busy.eq(1), o_k.eq(dims.k), o_m.eq(dims.m), o_n.eq(dims.n),
+                         first.eq(1)]
+        m.d.comb += self.busy.eq(busy)
+
+        # drain: starts when the copy wavefront has reached the last PE
+        o_shift = Signal()
+        with m.If(pending):
+            with m.If(wait != 0):
+                m.d.sync += wait.eq(wait - 1)
+            with m.Else():
+                m.d.sync += [pending.eq(0), draining.eq(1), drows.eq(p_rows),
+                             drain_glast.eq(p_glast), drain_mask.eq(p_mask)]
+        with m.If(draining):
+            m.d.comb += o_shift.eq(1)
+            m.d.sync += drows.eq(drows - 1)
+            with m.If(drows == 1):
+                m.d.sync += draining.eq(0)
+
+        # stage 0 (bubbles are zeros so they add nothing), skew, array
+        x0 = Signal(data.ArrayLayout(a_shape, R))
+        y0 = Signal(data.ArrayLayout(b_shape, C))
+        f0 = Signal(2)
+        for r in range(R):
+            m.d.sync += x0[r].eq(Mux(fire & row_mask[r], self.i_a.payload[r], 0))
+        for c in range(C):
+            m.d.sync += y0[c].eq(Mux(fire & col_mask[c], self.i_w.payload[c], 0))
+        m.d.sync += f0.eq(Mux(fire, Cat(first, last), 0))
+
+        def delayed(sig, n, name):
+            for i in range(n):
+                d = Signal.like(sig, name=f"{name}_{i}")
+                m.d.sync += d.eq(sig)
+                sig = d
+            return sig
+
+        pes = [[OSPE(a_shape, b_shape, acc_fmt, cfg.overflow, lut=cfg.mult == "lut")
+                for _ in range(C)] for _ in range(R)]
+        for r in range(R):
+            a_sig = delayed(x0[r], r, f"skew_a{r}")
+            f_sig = delayed(f0, r, f"skew_f{r}")
+            for c in range(C):
+                pe = pes[r][c]
+                m.submodules[f"pe_{r}_{c}"] = pe
+                left = pes[r][c - 1] if c else None
+                above = pes[r - 1][c] if r else None
+                below = pes[r + 1][c] if r + 1 < R else None
+                m.d.comb += [
+                    pe.a_in.eq(left.a_out if left else a_sig),
+                    pe.f_in.eq(left.f_out if left else f_sig),
+                    pe.b_in.eq(above.b_out if above else delayed(y0[c], c, f"skew_b{c}")),
+                    pe.o_shift.eq(o_shift),
+                    pe.o_in.eq(below.o_out if below else 0),
+                ]
+        for c in range(C):
+            m.d.comb += self.row.data[c].eq(pes[0][c].o_out)
+        m.d.comb += [
+            self.row_valid.eq(draining),
+            self.row.last.eq(drain_glast & (drows == 1)),
+            self.row.mask.eq(drain_mask),
+        ]
+        return m

@@ -1,0 +1,285 @@
+# amaranth: UnusedElaboratable=no
+"""FPGA flow: the self-test harness (amaranth.sim), the toolchain driver's errors, smoke builds."""
+
+import dataclasses
+import json
+import os
+import stat
+import types
+from pathlib import Path
+
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from hwgen.core.config import load
+from hwgen.core.errors import HwgenError
+from hwgen.flow import fpga
+from hwgen.flow.harness import Prbs, SelfTestTop
+
+
+class _Acc(wiring.Component):
+    """Stream accumulator: ``o_sum`` carries the running sum of ``i_x`` (a tiny test block)."""
+
+    i_x: In(stream.Signature(8))
+    o_sum: Out(stream.Signature(16))
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(16)
+        take = ~self.o_sum.valid | self.o_sum.ready
+        m.d.comb += self.i_x.ready.eq(take)
+        with m.If(take):
+            m.d.sync += self.o_sum.valid.eq(self.i_x.valid)
+            with m.If(self.i_x.valid):
+                m.d.sync += [acc.eq(acc + self.i_x.payload),
+                             self.o_sum.payload.eq(acc + self.i_x.payload)]
+        return m
+
+
+class _Impulse(wiring.Component):
+    """A plain output port that is zero except for bit ``bit`` in one cycle."""
+
+    def __init__(self, *, width, bit, at=24):
+        self.bit = bit
+        self.at = at
+        super().__init__({"o_y": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(range(self.at + 2))
+        with m.If(count <= self.at):
+            m.d.sync += count.eq(count + 1)
+        with m.If(count == self.at):
+            m.d.comb += self.o_y[self.bit].eq(1)
+        return m
+
+
+def _acc_block():
+    """A registry-like (info, cfg) pair for the test block, accepted by ``fpga.build``."""
+    info = types.SimpleNamespace(name="acc", component=lambda cfg: _Acc())
+    cfg = types.SimpleNamespace(module_name="acc", to_dict=lambda: {"block": "acc"})
+    return info, cfg
+
+
+def _simulate(top, cycles, sample):
+    """Clock ``top.clk`` for ``cycles`` cycles; ``sample(ctx)`` after every rising edge."""
+    sim = Simulator(top)
+
+    async def clock(ctx):
+        while True:
+            ctx.set(top.clk, 0)
+            await ctx.delay(0.5e-6)
+            ctx.set(top.clk, 1)
+            await ctx.delay(0.5e-6)
+
+    async def bench(ctx):
+        for _ in range(cycles):
+            await ctx.posedge(top.clk)
+            sample(ctx)
+
+    sim.add_process(clock)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# -- harness (amaranth only, no tools) --
+
+def test_harness_ports_are_clock_and_led():
+    top = SelfTestTop(_Acc(), signature_width=5)
+    text = verilog.convert(top, name="top", emit_src=False)
+    header = text[text.index("module top("):].split(";")[0]
+    assert header == "module top(led, clk)"
+    assert "output [4:0] led;" in text
+    assert top.stimulus_bits == 8 + 1 + 1      # i_x payload + valid, o_sum ready
+    assert top.observed_bits == 16 + 1 + 1     # o_sum payload + valid, i_x ready
+
+
+def test_harness_signature_changes_and_streams_obey_rules():
+    top = SelfTestTop(_Acc(), signature_width=4)
+    leds, x, sums = [], [], []
+
+    def sample(ctx):
+        leds.append(ctx.get(top.led))
+        x.append((ctx.get(top.block.i_x.valid), ctx.get(top.block.i_x.ready),
+                  ctx.get(top.block.i_x.payload)))
+        sums.append((ctx.get(top.block.o_sum.valid), ctx.get(top.block.o_sum.ready)))
+
+    _simulate(top, 200, sample)
+    assert len(set(leds[30:])) >= 8                     # the signature keeps moving
+    transfers = sum(v and r for v, r, _ in x)
+    stalls = sum(v and not r for v, r, _ in x)
+    assert transfers >= 30 and stalls >= 5              # pseudo-random valid and back-pressure
+    assert sum(r for _, r in sums) not in (0, len(sums))
+    for (v0, r0, p0), (v1, _, p1) in zip(x[:-1], x[1:], strict=True):
+        if v0 and not r0:                                # held until the transfer
+            assert v1 == 1 and p1 == p0
+
+
+@pytest.mark.parametrize("bit", range(0, 37, 4))
+def test_harness_every_observed_bit_reaches_the_signature(bit):
+    # 37 observed bits, folded 37 → 10 → 3: a single-cycle pulse on any one of them must
+    # show on the LEDs (the signature is linear, so this is what keeps Yosys from pruning).
+    top = SelfTestTop(_Impulse(width=37, bit=bit), signature_width=3)
+    leds = []
+    _simulate(top, 50, lambda ctx: leds.append(ctx.get(top.led)))
+    assert all(v == 0 for v in leds[:20])
+    assert any(v != 0 for v in leds[24:])
+
+
+def test_prbs_bits_move_and_hold():
+    prbs = Prbs(width=40, seed=5)
+    m = Module()
+    m.submodules.prbs = prbs
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    seen = []
+
+    async def bench(ctx):
+        for i in range(80):
+            ctx.set(prbs.en, i < 70)
+            await ctx.tick()
+            seen.append(ctx.get(prbs.out))
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(set(seen[:70])) == 70
+    assert len(set(seen[71:])) == 1                      # en low: state held
+
+
+def test_harness_rejects_bad_parameters():
+    with pytest.raises(TypeError, match=r"^block must be a wiring.Component"):
+        SelfTestTop(Module())
+    with pytest.raises(TypeError, match=r"^signature_width must be an integer in \[1, 64\]"):
+        SelfTestTop(_Acc(), signature_width=0)
+    with pytest.raises(ValueError, match=r"^PRBS seed must have a non-zero low 31 bits"):
+        Prbs(width=3, seed=1 << 31)
+
+
+# -- target data and errors --
+
+def test_targets_are_loaded_from_data():
+    assert {"ice40-up5k", "ecp5-25k", "ecp5-45k", "ecp5-85k"} <= set(fpga.TARGETS)
+    up5k = fpga.TARGETS["ice40-up5k"]
+    assert (up5k.device, up5k.package, up5k.clk_pin, up5k.freq_mhz) == ("iCE40UP5K", "SG48",
+                                                                        "35", 48.0)
+    assert fpga.TARGETS["ecp5-85k"].pnr_args[0] == "--85k"
+    for tgt in fpga.TARGETS.values():
+        assert tgt.led_pins and all(t in fpga.TOOLS for t in tgt.tools)
+
+
+def test_unknown_target_lists_valid_targets(tmp_path):
+    info, cfg = _acc_block()
+    with pytest.raises(HwgenError, match=r"^unknown FPGA target 'ice40-hx8k'; valid targets: "
+                                         r"ecp5-25k, ecp5-45k, ecp5-85k, ice40-up5k$"):
+        fpga.build(info, cfg, "ice40-hx8k", outdir=tmp_path)
+
+
+def test_bad_frequency_and_seed(tmp_path):
+    info, cfg = _acc_block()
+    with pytest.raises(HwgenError, match=r"^FPGA frequency must be a positive number of MHz"):
+        fpga.build(info, cfg, "ice40-up5k", freq_mhz=0, outdir=tmp_path)
+    with pytest.raises(HwgenError, match=r"^nextpnr seed must be a non-negative integer"):
+        fpga.build(info, cfg, "ice40-up5k", seed=-1, outdir=tmp_path)
+
+
+@pytest.mark.fpga
+@pytest.mark.parametrize("env, tool, target", [
+    ("NEXTPNR_ICE40", "nextpnr-ice40", "ice40-up5k"),
+    ("ECPPACK", "ecppack", "ecp5-25k"),
+])
+def test_missing_tool_is_named(monkeypatch, tmp_path, env, tool, target):
+    monkeypatch.setenv(env, str(tmp_path / "no-such-tool"))
+    info, cfg = _acc_block()
+    with pytest.raises(HwgenError, match=rf"^{tool} not found: {env}=.*no-such-tool.*"
+                                         rf"pip install -e \.\[fpga\]"):
+        fpga.build(info, cfg, target, outdir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()               # checked before any work
+
+
+@pytest.mark.fpga
+def test_failing_tool_reports_its_error_and_log(monkeypatch, tmp_path):
+    fake = tmp_path / "fake-yosys"
+    fake.write_text("#!/bin/sh\necho 'reading the script'\nsleep 0.7\n"
+                    "echo 'ERROR: syntax error, unexpected TOK_ID'\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("YOSYS", str(fake))
+    monkeypatch.setattr(fpga, "_HEARTBEAT_S", 0.2)
+    info, cfg = _acc_block()
+    lines = []
+    out = tmp_path / "out"
+    with pytest.raises(HwgenError) as exc:
+        fpga.build(info, cfg, "ice40-up5k", outdir=out, progress=lines.append)
+    log = out / "yosys.log"
+    assert str(exc.value) == (f"yosys failed (exit 1) in synth: ERROR: syntax error, unexpected "
+                              f"TOK_ID (log: {log})")
+    assert "reading the script" in log.read_text()
+    assert any("synth: yosys running" in line for line in lines)   # heartbeat
+
+
+@pytest.mark.fpga
+def test_real_tool_error_line_and_log(tmp_path):
+    bad = dataclasses.replace(fpga.TARGETS["ice40-up5k"], name="bad", clk_pin="99")
+    info, cfg = _acc_block()
+    with pytest.raises(HwgenError, match=r"^nextpnr-ice40 failed \(exit \d+\) in pnr: ERROR: .*99.*"
+                                         r"\(log: .*nextpnr\.log\)$"):
+        fpga.build(info, cfg, bad, outdir=tmp_path, progress=lambda line: None)
+    assert not (tmp_path / "report.json").exists()
+
+
+# -- real builds (YoWASP; the first call per tool compiles WebAssembly) --
+
+def _check_report(report, target, outdir):
+    assert set(fpga.REPORT_KEYS) <= set(report)
+    assert report["target"] == target and report["device"] == fpga.TARGETS[target].device
+    assert report["luts"] > 0 and report["ffs"] > 0
+    assert report["dsps"] >= 0 and report["brams"] >= 0
+    assert report["fmax_mhz"] > 0
+    assert report["timing_met"] == (report["fmax_mhz"] >= report["freq_target_mhz"])
+    bit = Path(report["bitstream"])
+    assert bit.is_file() and bit.stat().st_size > 0
+    assert all(Path(p).is_file() for p in report["logs"].values())
+    cp = report["critical_path"]
+    assert cp["from"] and cp["to"] and cp["delay_ns"] > 0
+    assert json.loads((outdir / "report.json").read_text()) == report
+    assert (outdir / "report.md").read_text().startswith("# FPGA report")
+
+
+@pytest.mark.fpga
+def test_build_test_block_ice40(tmp_path):
+    info, cfg = _acc_block()
+    lines = []
+    report = fpga.build(info, cfg, "ice40-up5k", freq_mhz=30, seed=3, outdir=tmp_path,
+                        report_path=tmp_path / "copy" / "r.json", progress=lines.append,
+                        verbose=True)
+    _check_report(report, "ice40-up5k", tmp_path)
+    assert report["freq_target_mhz"] == 30 and report["seed"] == 3
+    assert json.loads((tmp_path / "copy" / "r.json").read_text()) == report
+    assert any(line.startswith("  nextpnr-ice40: ") for line in lines)   # verbose tool output
+    assert "set_io led[6] 21" in (tmp_path / "top.pcf").read_text()
+
+
+@pytest.mark.fpga
+@pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
+def test_smallest_mxu_builds(tmp_path, target):
+    info, cfg = load("mxu-2x2-int8")
+    report = fpga.build(info, cfg, target, outdir=tmp_path, progress=lambda line: None)
+    _check_report(report, target, tmp_path)
+    assert report["block"] == "mxu" and report["config"] == cfg.to_dict()
+    assert report["freq_target_mhz"] == fpga.TARGETS[target].freq_mhz
+    # the block survived synthesis: far more logic than the harness alone
+    assert report["luts"] > 4 * report["harness"]["observed_bits"]
+
+
+@pytest.mark.fpga
+def test_synth_netlist_is_the_bare_block(tmp_path):
+    info, cfg = load("mxu-2x2-int8")
+    net = fpga.synth_netlist(info, cfg, "ecp5-25k", tmp_path, progress=lambda line: None)
+    text = net.read_text()
+    assert net.name == f"{cfg.module_name}_net.v"
+    assert f"module {cfg.module_name}(" in text and "TRELLIS_FF" in text
+    assert "module top" not in text
+    assert os.path.getsize(tmp_path / f"{cfg.module_name}_stat.json") > 0

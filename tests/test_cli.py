@@ -161,7 +161,7 @@ def test_error_missing_block(capsys, tmp_path):
     ("rows", r"--set takes key=value, not 'rows'"),
     ("bias=1", r"preset 'mxu-2x2-int8' with --set: bias must be true or false, not 1"),
     ("acc_width=8", r"preset 'mxu-2x2-int8' with --set: acc_width must be 0 \(exact\) or in "
-                    r"\[16, 64\] for int8×int8, not 8"),
+                    r"\[16, 62\] for int8×int8, not 8"),
 ])
 def test_error_bad_set(capsys, tmp_path, item, message):
     for cmd in (["generate"], ["sim"], ["fpga", "--target", "ice40-up5k"]):

@@ -176,7 +176,7 @@ def test_wrong_type(tmp_path, line, message):
     ("max_k = 1048577", r"max_k must be in \[1, 1048576\], not 1048577"),
     ("max_n = -3", r"max_n must be in \[1, 1048576\], not -3"),
     ("acc_depth = 4097", r"acc_depth must be in \[1, 4096\], not 4097"),
-    ("acc_width = 65", r"acc_width must be in \[0, 64\], not 65"),
+    ("acc_width = 63", r"acc_width must be in \[0, 62\], not 63"),
     ('dataflow = "is"', r"dataflow must be one of 'ws', 'os', not 'is'"),
     ('overflow = "clip"', r"overflow must be one of 'wrap', 'saturate', not 'clip'"),
     ('mult = "dsp"', r"mult must be one of 'auto', 'lut', not 'dsp'"),
@@ -211,7 +211,7 @@ def test_acc_width_below_product_width(a, b, low):
     # The product of a and b needs exactly `low` bits (brute force):
     assert min_width(*product_range(a, b))[1] == low
     MXUConfig(a_type=a, b_type=b, acc_width=low)
-    with pytest.raises(ValueError, match=rf"^acc_width must be 0 \(exact\) or in \[{low}, 64\] "
+    with pytest.raises(ValueError, match=rf"^acc_width must be 0 \(exact\) or in \[{low}, 62\] "
                                          rf"for {a}×{b}, not {low - 1}$"):
         MXUConfig(a_type=a, b_type=b, acc_width=low - 1)
 
@@ -224,12 +224,10 @@ def test_exact_acc_never_exceeds_64_bits_within_max_dim():
     assert cfg.acc_fmt.width == min_width(lo * cfg.max_k, hi * cfg.max_k)[1] == 52
 
 
-@pytest.mark.xfail(strict=True, reason="mxu/config.py evaluates exact_acc_fmt, whose NumFormat "
-                   "rejects widths > 64 before the max_k rule can report")
 def test_max_k_too_large_for_exact_acc(monkeypatch):
     monkeypatch.setattr(mxu_config, "MAX_DIM", 1 << 40)
     with pytest.raises(ValueError, match=r"^max_k \(1099511627776\) needs a 72-bit exact "
-                                         r"accumulator; set acc_width \(at most 64\) or lower "
+                                         r"accumulator; set acc_width \(at most 62\) or lower "
                                          r"max_k$"):
         MXUConfig(a_type="int16", b_type="int16", max_k=1 << 40)
 

@@ -7,7 +7,7 @@ import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
 
 __all__ = ["NumFormat", "parse_format", "sum_range", "bits_for_range", "wrap", "saturate",
-           "round_shift", "fit_value", "OVERFLOW_MODES"]
+           "round_shift", "fit_value", "range_bits", "OVERFLOW_MODES"]
 
 OVERFLOW_MODES = ("wrap", "saturate")
 
@@ -106,14 +106,18 @@ def sum_range(a: NumFormat, b: NumFormat, terms: int) -> tuple[int, int]:
     return terms * min(corners), terms * max(corners)
 
 
-def bits_for_range(lo: int, hi: int) -> NumFormat:
-    """The narrowest integer format holding every value in [lo, hi] (signed: at least 2 bits)."""
+def range_bits(lo: int, hi: int) -> int:
+    """Bits of the narrowest integer format holding [lo, hi] (any size; see bits_for_range)."""
     if lo > hi:
         raise ValueError(f"empty range [{lo}, {hi}]")
     if lo >= 0:
-        return NumFormat(signed=False, width=max(1, hi.bit_length()))
-    width = max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1
-    return NumFormat(signed=True, width=max(2, width))
+        return max(1, hi.bit_length())
+    return max(2, max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1)
+
+
+def bits_for_range(lo: int, hi: int) -> NumFormat:
+    """The narrowest integer format holding every value in [lo, hi] (signed: at least 2 bits)."""
+    return NumFormat(signed=lo < 0, width=range_bits(lo, hi))
 
 
 def wrap(x, width: int, is_signed: bool):

@@ -4,7 +4,14 @@ import dataclasses
 import math
 
 from ...core.config import BlockConfig, check_bool, check_choice, check_int
-from ...core.numerics import OVERFLOW_MODES, NumFormat, bits_for_range, parse_format, sum_range
+from ...core.numerics import (
+    OVERFLOW_MODES,
+    NumFormat,
+    bits_for_range,
+    parse_format,
+    range_bits,
+    sum_range,
+)
 
 __all__ = ["MXUConfig", "DATAFLOWS", "MULTS", "PRESETS"]
 
@@ -75,14 +82,15 @@ class MXUConfig(BlockConfig):
         check_choice("overflow", self.overflow, OVERFLOW_MODES)
         check_bool("bias", self.bias)
         check_choice("mult", self.mult, MULTS)
-        check_int("acc_width", self.acc_width, 0, 64)
+        check_int("acc_width", self.acc_width, 0, 62)
         lo = self.product_fmt.width
         if self.acc_width and self.acc_width < lo:
-            raise ValueError(f"acc_width must be 0 (exact) or in [{lo}, 64] for "
+            raise ValueError(f"acc_width must be 0 (exact) or in [{lo}, 62] for "
                              f"{self.a_type}×{self.b_type}, not {self.acc_width!r}")
-        if self.exact_acc_fmt.width > 64:
-            raise ValueError(f"max_k ({self.max_k}) needs a {self.exact_acc_fmt.width}-bit exact "
-                             f"accumulator; set acc_width (at most 64) or lower max_k")
+        exact = range_bits(*sum_range(self.a_fmt, self.b_fmt, self.max_k))
+        if self.acc_width == 0 and exact > 62:
+            raise ValueError(f"max_k ({self.max_k}) needs a {exact}-bit exact accumulator; "
+                             f"set acc_width (at most 62) or lower max_k")
 
     def default_name(self) -> str:
         a = self.a_type if self.a_type == self.b_type else f"{self.a_type}_{self.b_type}"

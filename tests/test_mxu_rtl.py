@@ -41,7 +41,8 @@ def run_gemm(cfg, A, B, D=None, *, seed=0, gap=0.3, stall=0.3, timeout=200_000):
         rows = await stream_get(ctx, dut.o_c, n_out, rng=random.Random(rng.random()),
                                 stall=stall, cycles=cycles)
         result["rows"] = [{"data": [int(x) for x in r.data], "last": int(r.last)} for r in rows]
-        result["cycles"] = cycles[-1] if cycles else 0
+        # i_cmd (valid from the start, ready after reset) transfers on edge 1
+        result["cycles"] = cycles[-1] - 1 if cycles else 0
 
     sim.add_testbench(getter)
     sim.run_until(timeout * 1e-6)

@@ -17,6 +17,7 @@ from amaranth.back import verilog
 
 from .. import __version__
 from ..core.errors import HwgenError
+from ..core.tech import Tech
 from ..templates import render
 from .harness import SelfTestTop
 
@@ -344,7 +345,8 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
     progress(f"[fpga] elaborate: {info.name} {cfg.module_name} in the self-test top")
     block = info.component(cfg)
     top = SelfTestTop(block, signature_width=len(tgt.led_pins))
-    (out / f"{_TOP}.v").write_text(verilog.convert(top, name=_TOP, emit_src=False))
+    (out / f"{_TOP}.v").write_text(verilog.convert(top, name=_TOP, emit_src=False,
+                                                   platform=Tech(family=tgt.family)))
     cons = f"{_TOP}.{tgt.constraints_ext}"
     (out / cons).write_text(_constraints(tgt, top))
     (out / "synth.ys").write_text(_yosys_script(tgt, _TOP, net=f"{_TOP}_net.v",
@@ -428,7 +430,8 @@ def synth_netlist(info, cfg, target, outdir, *, progress: Callable[[str], None] 
     out.mkdir(parents=True, exist_ok=True)
     name = cfg.module_name
     block = info.component(cfg)
-    (out / f"{name}.v").write_text(verilog.convert(block, name=name, emit_src=False))
+    (out / f"{name}.v").write_text(verilog.convert(block, name=name, emit_src=False,
+                                                    platform=Tech(family=tgt.family)))
     script = f"{name}_synth.ys"
     net = f"{name}_net.v"
     (out / script).write_text(_yosys_script(tgt, name, net=net, json_out=None,

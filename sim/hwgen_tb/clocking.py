@@ -2,13 +2,14 @@
 
 Timing convention (every part of the library follows it):
 
-* **drive** right after the falling edge (``await drive_edge(dut)``);
+* **drive** right after the falling edge (``await drive_edge()``);
 * **sample** in the read-only phase after that falling edge (``await sample_point()``): all
   inputs written at the falling edge and the design's combinational response have settled, and
   nothing changes until the next rising edge, so the values read are exactly the ones the design
   sees at that rising edge. This is simulator-independent (Icarus and Verilator order rising-edge
   callbacks and flip-flop updates differently; the falling edge has no such race).
-* ``now()`` is the number of the rising edge that the current sample point precedes.
+* ``now()`` is the number of the rising edge that the current sample point precedes, counted
+  from the clock start.
 """
 
 import math
@@ -22,7 +23,7 @@ from cocotb.utils import get_sim_steps
 __all__ = ["clock", "reset", "now", "period_ns", "drive_edge", "sample_point", "CycleCounter",
            "wait_cycles"]
 
-_state = {"clk": None, "period_steps": None, "period_ns": None}
+_state = {"clk": None, "period_steps": None, "period_ns": None, "t0": 0}
 
 
 def clock(dut, period_ns: float = 10, signal: str = "clk") -> Clock:
@@ -33,18 +34,19 @@ def clock(dut, period_ns: float = 10, signal: str = "clk") -> Clock:
     _state["clk"] = clk
     _state["period_steps"] = get_sim_steps(period_ns, "ns")
     _state["period_ns"] = period_ns
+    _state["t0"] = get_sim_time("step")
     return c
 
 
-def _clk(dut=None):
+def _clk():
     if _state["clk"] is None:
         raise RuntimeError("call hwgen_tb.clock(dut) before driving or sampling")
     return _state["clk"]
 
 
-def drive_edge(dut=None):
-    """The trigger after which the bench writes signals: the falling clock edge."""
-    return FallingEdge(_clk(dut))
+def drive_edge():
+    """The trigger after which the bench writes signals: the falling edge of ``clock()``'s clock."""
+    return FallingEdge(_clk())
 
 
 def sample_point():
@@ -60,15 +62,18 @@ def period_ns() -> float:
 
 
 def now() -> int:
-    """Cycle number: the index of the next rising edge at or after the current time."""
+    """Cycle number: the index of the next rising edge at or after the current time.
+
+    Edge 0 is the clock start (``clock()``, once per test), so numbers restart in every test.
+    """
     if _state["period_steps"] is None:
         raise RuntimeError("call hwgen_tb.clock(dut) before counting cycles")
-    return math.ceil(get_sim_time("step") / _state["period_steps"])
+    return math.ceil((get_sim_time("step") - _state["t0"]) / _state["period_steps"])
 
 
-async def wait_cycles(n: int, dut=None) -> None:
+async def wait_cycles(n: int) -> None:
     """Wait ``n`` falling edges (returns at a drive point)."""
-    edge = drive_edge(dut)
+    edge = drive_edge()
     for _ in range(n):
         await edge
 
@@ -80,7 +85,7 @@ async def reset(dut, cycles: int = 3, manifest=None, signal: str = "rst") -> Non
     during the reset. Returns at a drive point (just after a falling edge) with reset released.
     """
     rst = getattr(dut, signal)
-    await drive_edge(dut)
+    await drive_edge()
     rst.value = 1
     if manifest is not None:
         for port in manifest.streams():
@@ -89,7 +94,7 @@ async def reset(dut, cycles: int = 3, manifest=None, signal: str = "rst") -> Non
                 valid.value = 0
             else:
                 ready.value = 0
-    await wait_cycles(cycles, dut)
+    await wait_cycles(cycles)
     rst.value = 0
     cocotb.log.debug("reset released at cycle %d", now())
 

@@ -79,7 +79,7 @@ async def reset_mid_stream(dut):
     """Stop everything mid-stream, reset, and a fresh stream passes."""
     man, rng, drv, mon = await _setup(dut, "reset_mid_stream")
     drv.start(_items(man, rng, 50))
-    await tb.wait_cycles(17, dut)
+    await tb.wait_cycles(17)
     drv.stop()
     mon.stop()
     await tb.reset(dut, 2, man)

@@ -83,7 +83,6 @@ class StreamDriver:
         self.gap_prob = _check_prob("gap_prob", gap_prob)
         self.garbage = garbage
         self.valid, self.ready, self.payload = port.handles(dut)
-        self._dut = dut
         self._rand = make_random(rng)
         self._task = None
         self._busy = False
@@ -107,7 +106,7 @@ class StreamDriver:
     async def _send(self, values) -> list[int]:
         port, rand, gap = self.port, self._rand, self.gap_prob
         valid, ready, payload = self.valid, self.ready, self.payload
-        edge, ro = drive_edge(self._dut), sample_point()
+        edge, ro = drive_edge(), sample_point()
         raws = [port.pack(v) for v in values]        # pack errors surface before driving
         self._progress = (0, len(raws))
         cycles = []
@@ -203,7 +202,6 @@ class StreamMonitor:
         self.stall_prob = _check_prob("stall_prob", stall_prob)
         self.check_protocol = check_protocol
         self.valid, self.ready, self.payload = port.handles(dut)
-        self._dut = dut
         self._rand = make_random(rng)
         self._task = None
         self._want = None
@@ -250,7 +248,7 @@ class StreamMonitor:
     async def _run(self):
         rand, stall, check = self._rand, self.stall_prob, self.check_protocol
         valid, ready = self.valid, self.ready
-        edge, ro = drive_edge(self._dut), sample_point()
+        edge, ro = drive_edge(), sample_point()
         await edge
         driven = None
         pending = None                                 # payload offered but not yet taken
@@ -298,13 +296,13 @@ class StreamMonitor:
                 raise AssertionError(
                     f"{self.port.name}: got {len(self.transfers)} of {n} transfers within "
                     f"{timeout_cycles} cycles (cycles {start}..{now()})") from None
-        await drive_edge(self._dut)
+        await drive_edge()
         return self.values[:n]
 
     async def expect_quiet(self, cycles: int) -> None:
         """Check that no further transfer arrives for ``cycles`` cycles."""
         before = len(self.transfers)
-        edge = drive_edge(self._dut)
+        edge = drive_edge()
         for _ in range(cycles):
             await edge
         if len(self.transfers) != before:

@@ -62,7 +62,7 @@ class MXUConfig(BlockConfig):
     max_n: int = 4096
     acc_width: int = 0
     overflow: str = "wrap"
-    acc_depth: int = 64
+    acc_depth: int = 32
     bias: bool = False
     mult: str = "auto"
 

@@ -1,18 +1,20 @@
 """Analytical cycle and utilization model of the MXU (checked against measured simulations).
 
-``cycles`` counts clock cycles from the ``i_cmd`` transfer to the last ``o_c`` transfer, with
-every input always valid and the output always ready. It follows the RTL's issue rules exactly:
+``cycles`` is the number of clock edges from the ``i_cmd`` transfer to the last ``o_c`` transfer
+(so a transfer on the very next edge would count 1), with every input always valid and the output
+always ready. Below, cycle 1 is the first edge after the command's. It follows the RTL's issue rules exactly:
 
 Weight-stationary (R×C, accumulator depth d; tiles in order nt → m-chunk → kt, each of
 ``rows`` = chunk rows)
-    * the first tile's weights take R cycles to shift in; issue starts at cycle R + 1;
-    * tile i+1 starts ``max(rows_i · s, 2R + C)`` cycles after tile i, where s = 3 for chunks of
-      fewer than 3 rows (accumulator read-after-write spacing) and 1 otherwise; 2R + C is the
-      swap token's trip through the array (R + C − 1 cycles, then one to spare) plus the R-cycle
-      shadow reload;
+    * the first tile's weights take R cycles to load (one row per cycle, written a cycle later);
+      issue starts at cycle R + 3 (the command is registered first);
+    * tile i+1 starts ``max(rows_i · s, R + max(C − 2, 0) + 2)`` cycles after tile i, where
+      s = 3 for chunks of fewer than 3 rows (accumulator read-after-write spacing) and 1
+      otherwise; the second term is the wait until the swap token has passed PE (0, C−1), then
+      the R-cycle shadow reload (row r may be rewritten once the token has left row r);
     * the last row leaves ``R + C + 6`` cycles after it was issued (skew, multiply, column
       adders, deskew, accumulate, output queue).
-    Steady state: R·C MACs per cycle whenever chunk rows ≥ 2R + C.
+    Steady state: R·C MACs per cycle whenever chunk rows ≥ R + C (C ≥ 2).
 
 Output-stationary (R×C; tiles in order mt → nt, each streaming K)
     * tile i+1 starts K cycles after tile i (one A column slice and one B row per cycle), but
@@ -37,7 +39,8 @@ OS_TAIL = 5
 
 def _ws_cycles(cfg, M, K, N) -> int:
     R, C, d = cfg.rows, cfg.cols, cfg.acc_depth
-    t = R + 1
+    t = R + 3
+    gap = R + max(C - 2, 0) + 2
     tiles = []
     for _nt in range(math.ceil(N / C)):
         for m0 in range(0, M, d):
@@ -45,22 +48,22 @@ def _ws_cycles(cfg, M, K, N) -> int:
             tiles += [rows] * math.ceil(K / R)
     for rows in tiles[:-1]:
         s = 3 if rows < 3 else 1
-        t += max(rows * s, 2 * R + C)
+        t += max(rows * s, gap)
     rows = tiles[-1]
     t += (rows - 1) * (3 if rows < 3 else 1)
-    return t + R + C + WS_TAIL
+    return t + R + C + WS_TAIL - 1
 
 
 def _os_cycles(cfg, M, K, N) -> int:
     R, C = cfg.rows, cfg.cols
-    t = 1                        # the first element is issued the cycle after the command
+    t = 2                        # the command is registered, then the first element issues
     free = 0                     # first cycle a tile's last element may be issued
     tiles = [min(R, M - m0) for m0 in range(0, M, R) for _ in range(math.ceil(N / C))]
     for rows in tiles:
         last = max(t + K - 1, free)
         free = last + R + C + rows + 3
         t = last + 1
-    return last + R + C + rows + OS_TAIL
+    return last + R + C + rows + OS_TAIL - 1
 
 
 def model(cfg, M=None, K=None, N=None) -> dict:

@@ -45,8 +45,9 @@ class WSPE(wiring.Component):
     Pipeline: ``a_in`` → ``a`` register (forwarded right as ``a_out``) → product register →
     ``ps_out`` register. ``w`` (the active weight) is a plain register, loaded from the shadow
     weight when ``s_in`` (the tile-swap token, travelling with the activation) is set, in the
-    same edge that loads the activation it belongs to. The shadow is a shift chain
-    (``sh_in`` → ``sh_out``) advanced by ``sh_en``.
+    same edge that loads the activation it belongs to. The shadow weight loads ``sh_in`` (or 0
+    with ``sh_zero``) when ``sh_en`` is set — one enable per PE row, the data broadcast down
+    the column.
 
     Parameters
     ----------
@@ -61,19 +62,21 @@ class WSPE(wiring.Component):
         self._prod_shape = _product_shape(Shape.cast(a_shape), Shape.cast(w_shape))
         super().__init__({
             "a_in": In(a_shape), "s_in": In(1), "a_out": Out(a_shape), "s_out": Out(1),
-            "sh_en": In(1), "sh_in": In(w_shape), "sh_out": Out(w_shape),
+            "sh_en": In(1), "sh_zero": In(1), "sh_in": In(w_shape),
             "ps_in": In(ps_shape), "ps_out": Out(ps_shape),
         })
 
     def elaborate(self, platform):
         m = Module()
         w = Signal.like(self.sh_in, name="w")
+        shadow = Signal.like(self.sh_in, name="shadow")
         prod = Signal(self._prod_shape, name="prod")
         m.d.sync += [self.a_out.eq(self.a_in), self.s_out.eq(self.s_in)]
         with m.If(self.s_in):
-            m.d.sync += w.eq(self.sh_out)
+            m.d.sync += w.eq(shadow)
         with m.If(self.sh_en):
-            m.d.sync += self.sh_out.eq(self.sh_in)
+            # a clear maps onto the flip-flops' synchronous reset: no logic
+            m.d.sync += shadow.eq(Mux(self.sh_zero, 0, self.sh_in))
         m.d.sync += [prod.eq(multiply(self.a_out, w, lut=self._lut)),
                      self.ps_out.eq(self.ps_in + prod)]
         return m

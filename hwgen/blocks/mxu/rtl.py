@@ -9,6 +9,7 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...core.numerics import fit_value
+from ...core.tech import tech_of
 from .pe import OSPE, WSPE
 
 __all__ = ["MXU", "ws_latency", "os_latency"]
@@ -90,27 +91,28 @@ class MXU(wiring.Component):
         take = Signal(range(cfg.rows + 1))     # rows promised this cycle (by the core)
         pop = Signal()
         m.d.sync += credits.eq(credits - take + pop)
+        # credit_ok is registered from the current count, so it lags a cycle in which up to
+        # `need` more credits may be taken: it asks for 2·need (the queue has room for that)
+        need = 1 if cfg.dataflow == "ws" else cfg.rows
+        credit_ok = Signal()
+        m.d.sync += credit_ok.eq(credits >= 2 * need)
 
-        # -- command --
+        # -- command: registered (dims = fields + 1), the core starts a cycle later --
         busy = Signal()
         dims = Signal(data.StructLayout({"m": cfg.dim_bits["m"] + 1, "k": cfg.dim_bits["k"] + 1,
                                          "n": cfg.dim_bits["n"] + 1}))
         start = Signal()
-        dims_now = Signal.like(dims)            # the command's dimensions, valid from `start` on
-        m.d.comb += [self.i_cmd.ready.eq(~busy), start.eq(self.i_cmd.valid & ~busy)]
-        with m.If(start):
-            m.d.comb += [dims_now.m.eq(self.i_cmd.payload.m + 1),
-                         dims_now.k.eq(self.i_cmd.payload.k + 1),
-                         dims_now.n.eq(self.i_cmd.payload.n + 1)]
-            m.d.sync += dims.eq(dims_now)
-        with m.Else():
-            m.d.comb += dims_now.eq(dims)
+        m.d.comb += self.i_cmd.ready.eq(~busy & ~start)
+        m.d.sync += start.eq(self.i_cmd.valid & self.i_cmd.ready)
+        with m.If(self.i_cmd.valid & self.i_cmd.ready):
+            m.d.sync += [dims.m.eq(self.i_cmd.payload.m + 1), dims.k.eq(self.i_cmd.payload.k + 1),
+                         dims.n.eq(self.i_cmd.payload.n + 1)]
 
         core = _WSCore(cfg) if cfg.dataflow == "ws" else _OSCore(cfg)
         m.submodules.core = core
         m.d.comb += [
-            core.start.eq(start), core.dims.eq(dims_now), busy.eq(core.busy),
-            core.credits.eq(credits), take.eq(core.take),
+            core.start.eq(start), core.dims.eq(dims), busy.eq(core.busy),
+            core.credit_ok.eq(credit_ok), take.eq(core.take),
             oq_in.eq(core.row), oq.w_en.eq(core.row_valid),
         ]
         wiring.connect(m, wiring.flipped(self.i_a), core.i_a)
@@ -149,7 +151,7 @@ class _CoreBase(wiring.Component):
             "start": In(1),
             "dims": In(data.StructLayout({"m": db["m"] + 1, "k": db["k"] + 1, "n": db["n"] + 1})),
             "busy": Out(1),
-            "credits": In(range(cfg.out_fifo_depth + 1)),
+            "credit_ok": In(1),     # the output queue can take one more row (ws) / R rows (os)
             "take": Out(range(cfg.rows + 1)),
             "row": Out(row_layout), "row_valid": Out(1),
             "i_a": In(stream.Signature(data.ArrayLayout(cfg.a_fmt.shape, cfg.rows))),
@@ -185,92 +187,55 @@ class _WSCore(_CoreBase):
         dims = self.dims
 
         # ---------------- weight loader ----------------
+        # Row r of a tile is accepted in cycle x and written into PE row r's shadow registers at
+        # the end of x + 1 (rows past K are cleared, lanes past N masked). The loader may start
+        # `lock` cycles after a swap token was issued: row r must not be overwritten before the
+        # token has passed PE (r, C-1).
+        lw = m.submodules.load_walk = _Walker(cfg, fixed_rows=R)
         shadow_full = Signal()
-        lock = Signal(range(R + C + 1))          # cycles until the last PE took its swap
-        l_busy = Signal()
-        l_r = Signal(range(R))
-        l_k = Signal(db["k"] + 1)                # K left from this tile's first row
-        l_m = Signal(db["m"] + 1)                # M rows left from this chunk's first row
-        l_n = Signal(db["n"] + 1)                # N columns left from this tile's first column
-        sh_en = Signal()
-        sh_data = Signal(data.ArrayLayout(b_shape, C))
-        can_shift = l_busy & ~shadow_full & (lock == 0)
-        real = l_r < l_k
-        l_mask = _lane_mask(m, l_n, C)
+        l_hold = Signal()                         # all rows of the next tile accepted
+        lock = Signal(range(max(C - 1, 1)))
+        can_load = lw.busy & ~l_hold & (lock == 0)
+        l_fire = Signal()
         m.d.comb += [
-            self.i_w.ready.eq(can_shift & real),
-            sh_en.eq(can_shift & (~real | self.i_w.valid)),
+            self.i_w.ready.eq(can_load & lw.real),
+            l_fire.eq(can_load & (~lw.real | self.i_w.valid)),
+            lw.start.eq(self.start), lw.dims.eq(dims), lw.step.eq(l_fire),
         ]
+        wb_data = Signal(data.ArrayLayout(b_shape, C))
+        wb_en = Signal(R)
+        wb_zero = Signal()
+        wb_last = Signal()
+        m.d.sync += [wb_en.eq(Mux(l_fire, 1 << lw.row, 0)), wb_zero.eq(~lw.real),
+                     wb_last.eq(l_fire & lw.last_row)]
         for c in range(C):
-            m.d.comb += sh_data[c].eq(Mux(real & l_mask[c], self.i_w.payload[c], 0))
+            m.d.sync += wb_data[c].eq(Mux(lw.n_mask[c], self.i_w.payload[c], 0))
+        with m.If(l_fire & lw.last_row):
+            m.d.sync += l_hold.eq(1)
+        with m.If(wb_last):
+            m.d.sync += shadow_full.eq(1)
         with m.If(lock != 0):
             m.d.sync += lock.eq(lock - 1)
-        with m.If(sh_en):
-            with m.If(l_r == R - 1):
-                m.d.sync += [l_r.eq(0), shadow_full.eq(1)]
-                with m.If(l_k > R):
-                    m.d.sync += l_k.eq(l_k - R)
-                with m.Else():
-                    m.d.sync += l_k.eq(dims.k)
-                    with m.If(l_m > depth):
-                        m.d.sync += l_m.eq(l_m - depth)
-                    with m.Else():
-                        m.d.sync += l_m.eq(dims.m)
-                        with m.If(l_n > C):
-                            m.d.sync += l_n.eq(l_n - C)
-                        with m.Else():
-                            m.d.sync += l_busy.eq(0)
-            with m.Else():
-                m.d.sync += l_r.eq(l_r + 1)
 
         # ---------------- activation issue ----------------
-        i_busy = Signal()
-        i_row = Signal(range(depth))
-        i_k = Signal(db["k"] + 1)
-        i_m = Signal(db["m"] + 1)
-        i_n = Signal(db["n"] + 1)
-        i_first = Signal()                        # issuing the first K tile of a chunk
+        iw = m.submodules.issue_walk = _Walker(cfg, fixed_rows=None)
         cooldown = Signal(2)
-        first_row = i_row == 0
-        last_row = (i_row == depth - 1) | (i_row + 1 >= i_m)
-        last_kt = i_k <= R
-        last_chunk = i_m <= depth
-        last_nt = i_n <= C
-        small = (i_m < 3) if depth >= 3 else Const(1)   # chunk of < 3 rows: space issues by 3
-        can_issue = (i_busy & (~first_row | shadow_full) & (~last_kt | (self.credits != 0))
+        can_issue = (iw.busy & (~iw.first_row | shadow_full) & (~iw.last_kt | self.credit_ok)
                      & (cooldown == 0))
         fire = Signal()
-        m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid)]
-        m.d.comb += self.take.eq(fire & last_kt)
+        m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid),
+                     iw.start.eq(self.start), iw.dims.eq(dims), iw.step.eq(fire),
+                     self.take.eq(fire & iw.last_kt)]
         with m.If(cooldown != 0):
             m.d.sync += cooldown.eq(cooldown - 1)
         with m.If(fire):
-            with m.If(small):
-                m.d.sync += cooldown.eq(2)
-            with m.If(first_row):
-                m.d.sync += [shadow_full.eq(0), lock.eq(R + C - 1)]
-            with m.If(~last_row):
-                m.d.sync += i_row.eq(i_row + 1)
-            with m.Else():
-                m.d.sync += i_row.eq(0)
-                with m.If(~last_kt):
-                    m.d.sync += [i_k.eq(i_k - R), i_first.eq(0)]
-                with m.Else():
-                    m.d.sync += [i_k.eq(dims.k), i_first.eq(1)]
-                    with m.If(~last_chunk):
-                        m.d.sync += i_m.eq(i_m - depth)
-                    with m.Else():
-                        m.d.sync += i_m.eq(dims.m)
-                        with m.If(~last_nt):
-                            m.d.sync += i_n.eq(i_n - C)
-                        with m.Else():
-                            m.d.sync += i_busy.eq(0)
-
-        with m.If(self.start):
-            m.d.sync += [l_busy.eq(1), l_r.eq(0), l_k.eq(dims.k), l_m.eq(dims.m), l_n.eq(dims.n),
-                         i_busy.eq(1), i_row.eq(0), i_k.eq(dims.k), i_m.eq(dims.m),
-                         i_n.eq(dims.n), i_first.eq(1)]
-        m.d.comb += self.busy.eq(l_busy | i_busy)
+            with m.If(iw.small):
+                m.d.sync += cooldown.eq(2)     # chunks of < 3 rows: accumulator RAW spacing
+            with m.If(iw.first_row):
+                m.d.sync += [shadow_full.eq(0), l_hold.eq(0)]
+                if C > 2:
+                    m.d.sync += lock.eq(C - 2)
+        m.d.comb += self.busy.eq(lw.busy | iw.busy)
 
         # ---------------- stage 0, skew, array ----------------
         side_layout = data.StructLayout({"valid": 1, "addr": range(depth), "first": 1, "last": 1,
@@ -278,11 +243,11 @@ class _WSCore(_CoreBase):
         side0 = Signal(side_layout)
         x0 = Signal(data.ArrayLayout(a_shape, R))
         s0 = Signal()
-        i_mask = _lane_mask(m, i_n, C)
-        m.d.sync += [side0.valid.eq(fire), s0.eq(fire & first_row), x0.eq(self.i_a.payload)]
-        m.d.sync += [side0.addr.eq(i_row), side0.first.eq(i_first), side0.last.eq(last_kt),
-                     side0.glast.eq(last_row & last_kt & last_chunk & last_nt),
-                     side0.mask.eq(i_mask)]
+        m.d.sync += [side0.valid.eq(fire), s0.eq(fire & iw.first_row), x0.eq(self.i_a.payload)]
+        m.d.sync += [side0.addr.eq(iw.row), side0.first.eq(iw.first_kt),
+                     side0.last.eq(iw.last_kt),
+                     side0.glast.eq(iw.last_row & iw.last_kt & iw.last_chunk & iw.last_nt),
+                     side0.mask.eq(iw.n_mask)]
 
         pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut") for _ in range(C)]
                for _ in range(R)]
@@ -299,14 +264,11 @@ class _WSCore(_CoreBase):
                 m.submodules[f"pe_{p}_{c}"] = pe
                 left = pes[p][c - 1] if c else None
                 above = pes[p - 1][c] if p else None
-                below = pes[p + 1][c] if p + 1 < R else None
                 m.d.comb += [
                     pe.a_in.eq(left.a_out if left else a_sig),
                     pe.s_in.eq(left.s_out if left else s_sig),
                     pe.ps_in.eq(above.ps_out if above else 0),
-                    pe.sh_en.eq(sh_en),
-                    # the shadow chain enters at the bottom row and shifts up
-                    pe.sh_in.eq(below.sh_out if below else sh_data[c]),
+                    pe.sh_en.eq(wb_en[p]), pe.sh_zero.eq(wb_zero), pe.sh_in.eq(wb_data[c]),
                 ]
 
         # ---------------- deskew, accumulate ----------------
@@ -327,7 +289,12 @@ class _WSCore(_CoreBase):
         rd_side, add_side = side[R + C], side[R + C + 1]
 
         acc_layout = data.ArrayLayout(acc_fmt.shape, C)
-        m.submodules.accmem = mem = memory.Memory(shape=acc_layout, depth=depth, init=[])
+        # ECP5: LUT RAM, so the read is a short FF → RAM → FF path (block RAM without its output
+        # register has ~5.8 ns clock-to-out, which alone caps Fmax near 150 MHz)
+        lutram = tech_of(platform).has_lutram and depth <= 64
+        m.submodules.accmem = mem = memory.Memory(
+            shape=acc_layout, depth=depth, init=[],
+            attrs={"ram_style": "distributed"} if lutram else None)
         rd = mem.read_port()
         wr = mem.write_port()
         m.d.comb += rd.addr.eq(rd_side.addr)
@@ -388,7 +355,7 @@ class _OSCore(_CoreBase):
         p_glast = Signal()
         p_mask = Signal(C)
 
-        can_issue = busy & (~last | (~pending & ~draining & (self.credits >= rows)))
+        can_issue = busy & (~last | (~pending & ~draining & self.credit_ok))
         fire = Signal()
         m.d.comb += [
             fire.eq(can_issue & self.i_a.valid & self.i_w.valid),
@@ -477,4 +444,97 @@ class _OSCore(_CoreBase):
             self.row.last.eq(drain_glast & (drows == 1)),
             self.row.mask.eq(drain_mask),
         ]
+        return m
+
+
+class _Walker(wiring.Component):
+    """Walks the WS tile order n-tile → m-chunk → k-tile → row, one ``step`` at a time.
+
+    Every flag is a register computed from the current state with constant compares only, so
+    the consumers (``ready``, enables) see no arithmetic. ``fixed_rows`` = R walks the R rows of
+    each weight tile (loader; ``real`` = row < K left); ``None`` walks the rows of each m-chunk
+    (issuer; ``small`` = chunk of fewer than 3 rows).
+    """
+
+    def __init__(self, cfg, *, fixed_rows):
+        self.cfg = cfg
+        self.fixed_rows = fixed_rows
+        db = cfg.dim_bits
+        inner = fixed_rows or cfg.acc_depth
+        super().__init__({
+            "start": In(1), "step": In(1),
+            "dims": In(data.StructLayout({"m": db["m"] + 1, "k": db["k"] + 1, "n": db["n"] + 1})),
+            "busy": Out(1), "row": Out(range(inner)),
+            "first_row": Out(1), "last_row": Out(1), "first_kt": Out(1), "last_kt": Out(1),
+            "last_chunk": Out(1), "last_nt": Out(1), "real": Out(1), "small": Out(1),
+            "n_mask": Out(cfg.cols),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        m = Module()
+        R, C, depth = cfg.rows, cfg.cols, cfg.acc_depth
+        db = cfg.dim_bits
+        dims = self.dims
+        k_rem = Signal(db["k"] + 1)               # K left from this k-tile's first row
+        m_rem = Signal(db["m"] + 1)               # M left from this chunk's first row
+        n_rem = Signal(db["n"] + 1)               # N left from this n-tile's first column
+        kr = Signal(range(R + 1))                 # rows of this k-tile that are real
+        rows_m1 = Signal(range(depth))            # rows of this chunk − 1 (issuer)
+
+        def lanes(n, off=0):                      # lane c is real iff c < n − off
+            return Cat(*(n > c + off for c in range(C)))
+
+        def begin_chunk(mm, off=0):               # a chunk with mm − off rows left
+            stmts = [self.last_chunk.eq(mm <= depth + off)]
+            if self.fixed_rows is None:
+                stmts += [rows_m1.eq(Mux(mm >= depth + off, depth - 1, mm - (off + 1))),
+                          self.last_row.eq((mm == off + 1) | (depth == 1)),
+                          self.small.eq((mm < off + 3) | (depth < 3))]
+            return stmts
+
+        def begin_ktile(kk):                      # a k-tile with kk (>= 1) left
+            stmts = [self.last_kt.eq(kk <= R), kr.eq(Mux(kk >= R, R, kk))]
+            if self.fixed_rows is not None:
+                stmts += [self.real.eq(1), self.last_row.eq(R == 1)]
+            return stmts
+
+        with m.If(self.start):
+            m.d.sync += [self.busy.eq(1), self.row.eq(0), self.first_row.eq(1),
+                         self.first_kt.eq(1), k_rem.eq(dims.k), m_rem.eq(dims.m),
+                         n_rem.eq(dims.n), self.last_nt.eq(dims.n <= C),
+                         self.n_mask.eq(lanes(dims.n)),
+                         *begin_ktile(dims.k), *begin_chunk(dims.m)]
+        with m.Elif(self.step):
+            with m.If(~self.last_row):
+                nxt = self.row + 1
+                m.d.sync += [self.row.eq(nxt), self.first_row.eq(0)]
+                if self.fixed_rows is None:
+                    m.d.sync += self.last_row.eq(nxt == rows_m1)
+                else:
+                    m.d.sync += [self.last_row.eq(nxt == R - 1), self.real.eq(nxt < kr)]
+            with m.Else():
+                m.d.sync += [self.row.eq(0), self.first_row.eq(1)]
+                if self.fixed_rows is not None:
+                    m.d.sync += self.last_row.eq(R == 1)
+                with m.If(~self.last_kt):
+                    k_next = k_rem - R
+                    m.d.sync += [k_rem.eq(k_next), self.first_kt.eq(0),
+                                 self.last_kt.eq(k_rem <= 2 * R),
+                                 kr.eq(Mux(k_rem >= 2 * R, R, k_next))]
+                    if self.fixed_rows is None:
+                        m.d.sync += self.last_row.eq(rows_m1 == 0)
+                    else:
+                        m.d.sync += self.real.eq(1)
+                with m.Else():
+                    m.d.sync += [k_rem.eq(dims.k), self.first_kt.eq(1), *begin_ktile(dims.k)]
+                    with m.If(~self.last_chunk):
+                        m.d.sync += [m_rem.eq(m_rem - depth), *begin_chunk(m_rem, depth)]
+                    with m.Else():
+                        m.d.sync += [m_rem.eq(dims.m), *begin_chunk(dims.m)]
+                        with m.If(~self.last_nt):
+                            m.d.sync += [n_rem.eq(n_rem - C), self.last_nt.eq(n_rem <= 2 * C),
+                                         self.n_mask.eq(lanes(n_rem, C))]
+                        with m.Else():
+                            m.d.sync += self.busy.eq(0)
         return m

@@ -30,7 +30,8 @@ class MXUConfig(BlockConfig):
         The array is ``rows × cols`` PEs (R × C), each one multiply-accumulate per cycle.
         Weight-stationary: R spans K, C spans N. Output-stationary: R spans M, C spans N.
     a_type, b_type : str
-        Operand formats of A (activations) and B (weights): ``int4``…``int16``, ``uint2``…``uint16``.
+        Operand formats of A (activations) and B (weights): ``int2``…``int16`` or
+        ``uint1``…``uint16``.
     dataflow : "ws" | "os"
         Weight-stationary (weights held in PEs, partial sums flow down, K tiled through an
         on-chip accumulator) or output-stationary (outputs held in PEs, K streamed).

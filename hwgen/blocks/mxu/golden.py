@@ -69,7 +69,7 @@ def golden(cfg, A, B, D=None) -> np.ndarray:
 
 
 def naive(A, B, D=None) -> np.ndarray:
-    """Plain int64 ``A @ B (+ D)`` by explicit loops, the reference the golden model is tested on."""
+    """Plain int64 ``A @ B (+ D)`` by explicit loops: the reference for the golden model."""
     A = np.asarray(A, dtype=np.int64)
     B = np.asarray(B, dtype=np.int64)
     M, K = A.shape

@@ -2,7 +2,8 @@
 
 ``cycles`` is the number of clock edges from the ``i_cmd`` transfer to the last ``o_c`` transfer
 (so a transfer on the very next edge would count 1), with every input always valid and the output
-always ready. Below, cycle 1 is the first edge after the command's. It follows the RTL's issue rules exactly:
+always ready. Below, cycle 1 is the first edge after the command's. It follows the RTL's issue
+rules exactly:
 
 Weight-stationary (R×C, accumulator depth d; tiles in order nt → m-chunk → kt, each of
 ``rows`` = chunk rows)

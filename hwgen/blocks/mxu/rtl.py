@@ -4,7 +4,7 @@ Streaming order and cycle behaviour are documented in ``docs/mxu.md`` and in ``g
 (the executable form of the order).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -183,7 +183,6 @@ class _WSCore(_CoreBase):
         R, C, depth = cfg.rows, cfg.cols, cfg.acc_depth
         a_shape, b_shape = cfg.a_fmt.shape, cfg.b_fmt.shape
         acc_fmt, ps_fmt = cfg.acc_fmt, cfg.psum_fmt
-        db = cfg.dim_bits
         dims = self.dims
 
         # ---------------- weight loader ----------------

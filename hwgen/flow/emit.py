@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -13,7 +14,7 @@ from .. import __version__
 from ..core.streams import describe_layout
 from ..templates import render
 
-__all__ = ["ports_of", "manifest", "to_verilog", "emit", "write_atomically"]
+__all__ = ["ports_of", "manifest", "to_verilog", "primitive_models", "emit", "write_atomically"]
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -63,8 +64,18 @@ def manifest(info, cfg, component) -> dict:
     }
 
 
-def to_verilog(component, name: str) -> str:
-    return verilog.convert(component, name=name, emit_src=False)
+def to_verilog(component, name: str, tech=None) -> str:
+    """Verilog of ``component``; ``tech`` (a ``core.tech.Tech``) selects target primitives."""
+    return verilog.convert(component, name=name, emit_src=False, platform=tech)
+
+
+def primitive_models(tech) -> list[Path]:
+    """Simulation models (``fpga/models/*.v``) of the primitives ``tech``-flavoured RTL may
+    instantiate; empty for generic RTL."""
+    if tech is None or tech.family == "generic":
+        return []
+    root = Path(str(resources.files("hwgen") / "fpga_targets" / "models"))
+    return sorted(root.glob("*.v"))
 
 
 def write_atomically(outdir: Path, files: dict[str, str]) -> list[Path]:
@@ -82,7 +93,7 @@ def write_atomically(outdir: Path, files: dict[str, str]) -> list[Path]:
     return written
 
 
-def emit(info, cfg, outdir) -> dict:
+def emit(info, cfg, outdir, *, tech=None) -> dict:
     """Elaborate ``cfg`` and write ``<name>.v``, ``<name>.json``, ``<name>.core``, ``files.f``.
 
     Everything is generated in memory first, so an elaboration error writes nothing.
@@ -91,7 +102,8 @@ def emit(info, cfg, outdir) -> dict:
     name = cfg.module_name
     component = info.component(cfg)
     man = manifest(info, cfg, component)
-    rtl = to_verilog(component, name)
+    man["tech"] = tech.family if tech is not None else "generic"
+    rtl = to_verilog(component, name, tech)
     core = render("fusesoc.core.j2", name=name, block=info.name, version=__version__,
                   summary=info.summary, config=cfg.to_dict())
     man["files"] = {"verilog": f"{name}.v", "manifest": f"{name}.json", "core": f"{name}.core"}

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from ..core.errors import HwgenError
-from .emit import emit
+from .emit import emit, primitive_models
 
 __all__ = ["run", "SIMULATORS", "bench_path", "check_inputs_file", "find_simulator", "sim_root",
            "parse_results"]
@@ -205,7 +205,7 @@ def _check_prob(name, value):
 def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
         vectors: int | None = None, waves: bool = False, inputs=None, outputs=None,
         workdir=None, testcase=None, gap_prob: float | None = None,
-        stall_prob: float | None = None, bench=None) -> dict:
+        stall_prob: float | None = None, bench=None, tech=None) -> dict:
     """Emit ``cfg``, build it with ``simulator`` and run the block's cocotb bench.
 
     Parameters
@@ -230,6 +230,9 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
         Input gap / output stall probabilities (``HWGEN_GAP_PROB``/``HWGEN_STALL_PROB``).
     bench : path, optional
         A bench file other than ``sim/<block>/test_<block>.py``.
+    tech : hwgen.core.tech.Tech, optional
+        Simulate the RTL as an FPGA build elaborates it for that family (hand-instantiated
+        primitives, with their models from ``fpga/models/``).
 
     Returns
     -------
@@ -275,7 +278,7 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
         with contextlib.suppress(OSError):
             outputs.unlink()
 
-    man = emit(info, cfg, workdir / "rtl")
+    man = emit(info, cfg, workdir / "rtl", tech=tech)
     top = man["top"]
     verilog = workdir / "rtl" / man["files"]["verilog"]
     manifest = workdir / "rtl" / man["files"]["manifest"]
@@ -300,9 +303,9 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
     with _environment(env, path_prepend, pythonpath):
         try:
             runner = get_runner(simulator)
-            runner.build(sources=[verilog], hdl_toplevel=top, build_dir=sim_build,
-                         build_args=build_args, timescale=TIMESCALE, waves=waves, always=True,
-                         log_file=build_log)
+            runner.build(sources=[verilog, *primitive_models(tech)], hdl_toplevel=top,
+                         build_dir=sim_build, build_args=build_args, timescale=TIMESCALE,
+                         waves=waves, always=True, log_file=build_log)
         except (RuntimeError, SystemExit) as e:
             raise HwgenError(f"{simulator} build of {top} failed: {_error_line(build_log) or e} "
                              f"(log: {build_log})") from e

@@ -1,10 +1,10 @@
 """Processing elements of the systolic arrays and their pipelined multiplier."""
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["multiply", "WSPE", "OSPE"]
+__all__ = ["multiply", "ecp5_mult", "WSPE", "OSPE"]
 
 
 def multiply(a, b, *, lut: bool = False):
@@ -21,6 +21,34 @@ def multiply(a, b, *, lut: bool = False):
         else:
             acc = acc + term
     return acc
+
+
+def ecp5_mult(m, a_in, b_in, b_ce, prod, *, name):
+    """ECP5 MULT18X18D with its A, B input registers and output register on: ``prod`` is
+    ``a·b`` of the values registered one cycle before (``b`` only where ``b_ce``). Same timing
+    as fabric registers ``a_r <= a_in; b_r <= b_in if b_ce; prod <= a_r·b_r``, but the whole
+    register → multiply → register path stays inside the DSP (see FPGA-NOTES: Yosys never packs
+    these registers itself). Simulation model: ``fpga/models/MULT18X18D.v``.
+    """
+    sa, sb = a_in.shape(), b_in.shape()
+    a18 = Signal(18, name=f"{name}_a")
+    b18 = Signal(18, name=f"{name}_b")
+    p36 = Signal(36, name=f"{name}_p")
+    m.d.comb += [a18.eq(a_in.as_signed() if sa.signed else a_in),
+                 b18.eq(b_in.as_signed() if sb.signed else b_in),
+                 prod.eq(p36[:prod.shape().width])]
+    ports = {f"i_A{i}": a18[i] for i in range(18)}
+    ports.update({f"i_B{i}": b18[i] for i in range(18)})
+    ports.update({f"o_P{i}": p36[i] for i in range(36)})
+    m.submodules[name] = Instance(
+        "MULT18X18D",
+        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+        p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE1", p_REG_INPUTB_RST="RST0",
+        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
+        p_GSR="DISABLED", p_RESETMODE="SYNC",
+        i_SIGNEDA=int(sa.signed), i_SIGNEDB=int(sb.signed), i_SOURCEA=0, i_SOURCEB=0,
+        i_CLK0=ClockSignal(), i_CE0=1, i_CE1=b_ce, i_RST0=0,
+        **ports)
 
 
 def _product_shape(a: Shape, b: Shape) -> Shape:
@@ -57,8 +85,9 @@ class WSPE(wiring.Component):
         Keep the multiplier in logic.
     """
 
-    def __init__(self, a_shape, w_shape, ps_shape, *, lut=False):
+    def __init__(self, a_shape, w_shape, ps_shape, *, lut=False, dsp=None):
         self._lut = lut
+        self._dsp = dsp
         self._prod_shape = _product_shape(Shape.cast(a_shape), Shape.cast(w_shape))
         super().__init__({
             "a_in": In(a_shape), "s_in": In(1), "a_out": Out(a_shape), "s_out": Out(1),
@@ -68,17 +97,20 @@ class WSPE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        w = Signal.like(self.sh_in, name="w")
         shadow = Signal.like(self.sh_in, name="shadow")
         prod = Signal(self._prod_shape, name="prod")
         m.d.sync += [self.a_out.eq(self.a_in), self.s_out.eq(self.s_in)]
-        with m.If(self.s_in):
-            m.d.sync += w.eq(shadow)
         with m.If(self.sh_en):
             # a clear maps onto the flip-flops' synchronous reset: no logic
             m.d.sync += shadow.eq(Mux(self.sh_zero, 0, self.sh_in))
-        m.d.sync += [prod.eq(multiply(self.a_out, w, lut=self._lut)),
-                     self.ps_out.eq(self.ps_in + prod)]
+        if self._dsp == "ecp5":
+            ecp5_mult(m, self.a_in, shadow, self.s_in, prod, name="mult")
+        else:
+            w = Signal.like(self.sh_in, name="w")
+            with m.If(self.s_in):
+                m.d.sync += w.eq(shadow)
+            m.d.sync += prod.eq(multiply(self.a_out, w, lut=self._lut))
+        m.d.sync += self.ps_out.eq(self.ps_in + prod)
         return m
 
 
@@ -99,8 +131,9 @@ class OSPE(wiring.Component):
     lut : bool
     """
 
-    def __init__(self, a_shape, b_shape, acc_fmt, overflow, *, lut=False):
+    def __init__(self, a_shape, b_shape, acc_fmt, overflow, *, lut=False, dsp=None):
         self._lut = lut
+        self._dsp = dsp
         self._acc_fmt = acc_fmt
         self._overflow = overflow
         self._prod_shape = _product_shape(Shape.cast(a_shape), Shape.cast(b_shape))
@@ -119,9 +152,11 @@ class OSPE(wiring.Component):
         pf = Signal(2, name="pf")            # flags (first, last) of prod
         acc = Signal(self._acc_fmt.shape, name="acc")
         m.d.sync += [self.a_out.eq(self.a_in), self.f_out.eq(self.f_in),
-                     self.b_out.eq(self.b_in),
-                     prod.eq(multiply(self.a_out, self.b_out, lut=self._lut)),
-                     pf.eq(self.f_out)]
+                     self.b_out.eq(self.b_in), pf.eq(self.f_out)]
+        if self._dsp == "ecp5":
+            ecp5_mult(m, self.a_in, self.b_in, Const(1), prod, name="mult")
+        else:
+            m.d.sync += prod.eq(multiply(self.a_out, self.b_out, lut=self._lut))
         total = fit_value(Mux(pf[0], 0, acc) + prod, self._acc_fmt, self._overflow)
         m.d.sync += acc.eq(total)
         with m.If(pf[1]):

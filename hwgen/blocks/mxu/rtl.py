@@ -159,6 +159,13 @@ class _CoreBase(wiring.Component):
         })
 
 
+def _dsp_style(cfg, platform):
+    """"ecp5": instantiate MULT18X18D with its registers (ECP5 builds, ``mult = "auto"``)."""
+    if cfg.mult == "auto" and tech_of(platform).family == "ecp5":
+        return "ecp5"
+    return None
+
+
 def _lane_mask(m, n_rem, lanes):
     """Bit c set iff c < n_rem (the lanes of a possibly partial tile)."""
     mask = Signal(lanes)
@@ -248,8 +255,9 @@ class _WSCore(_CoreBase):
                      side0.glast.eq(iw.last_row & iw.last_kt & iw.last_chunk & iw.last_nt),
                      side0.mask.eq(iw.n_mask)]
 
-        pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut") for _ in range(C)]
-               for _ in range(R)]
+        dsp = _dsp_style(cfg, platform)
+        pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut", dsp=dsp)
+                for _ in range(C)] for _ in range(R)]
         for p in range(R):
             # lane p reaches PE row p after p extra cycles (skew)
             a_sig, s_sig = x0[p], s0
@@ -418,7 +426,8 @@ class _OSCore(_CoreBase):
                 sig = d
             return sig
 
-        pes = [[OSPE(a_shape, b_shape, acc_fmt, cfg.overflow, lut=cfg.mult == "lut")
+        dsp = _dsp_style(cfg, platform)
+        pes = [[OSPE(a_shape, b_shape, acc_fmt, cfg.overflow, lut=cfg.mult == "lut", dsp=dsp)
                 for _ in range(C)] for _ in range(R)]
         for r in range(R):
             a_sig = delayed(x0[r], r, f"skew_a{r}")

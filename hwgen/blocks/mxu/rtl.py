@@ -201,7 +201,9 @@ class _WSCore(_CoreBase):
         shadow_full = Signal()
         l_hold = Signal()                         # all rows of the next tile accepted
         lock = Signal(range(max(C - 1, 1)))
-        can_load = lw.busy & ~l_hold & (lock == 0)
+        # can_load == busy & ~l_hold & (lock == 0), kept as a register (computed from the next
+        # values) so the i_w handshake is one LUT deep
+        can_load = Signal()
         l_fire = Signal()
         m.d.comb += [
             self.i_w.ready.eq(can_load & lw.real),
@@ -222,22 +224,29 @@ class _WSCore(_CoreBase):
             m.d.sync += shadow_full.eq(1)
         with m.If(lock != 0):
             m.d.sync += lock.eq(lock - 1)
+        token = Signal()                          # a swap token is issued this cycle
+        hold_next = (l_hold & ~token) | (l_fire & lw.last_row)
+        lock_zero_next = Mux(token, C <= 2, lock <= 1)
+        m.d.sync += can_load.eq((lw.busy | self.start) & ~hold_next & lock_zero_next)
 
         # ---------------- activation issue ----------------
         iw = m.submodules.issue_walk = _Walker(cfg, fixed_rows=None)
         cooldown = Signal(2)
+        cool = Signal(init=1)                     # == (cooldown == 0), as a register
         can_issue = (iw.busy & (~iw.first_row | shadow_full) & (~iw.last_kt | self.credit_ok)
-                     & (cooldown == 0))
+                     & cool)
         fire = Signal()
         m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid),
                      iw.start.eq(self.start), iw.dims.eq(dims), iw.step.eq(fire),
                      self.take.eq(fire & iw.last_kt)]
         with m.If(cooldown != 0):
             m.d.sync += cooldown.eq(cooldown - 1)
+        m.d.sync += cool.eq(cooldown <= 1)
         with m.If(fire):
             with m.If(iw.small):
-                m.d.sync += cooldown.eq(2)     # chunks of < 3 rows: accumulator RAW spacing
+                m.d.sync += [cooldown.eq(2), cool.eq(0)]  # chunks of < 3 rows: RAW spacing
             with m.If(iw.first_row):
+                m.d.comb += token.eq(1)
                 m.d.sync += [shadow_full.eq(0), l_hold.eq(0)]
                 if C > 2:
                     m.d.sync += lock.eq(C - 2)
@@ -493,10 +502,11 @@ class _Walker(wiring.Component):
         def lanes(n, off=0):                      # lane c is real iff c < n − off
             return Cat(*(n > c + off for c in range(C)))
 
-        # Values used at tile ends are computed a cycle ahead into registers (`pre`), so a step
-        # only selects registers. They are one cycle stale after k/m/n change, which is safe:
-        # tile ends are >= 3 cycles apart (loader: `l_hold` waits for the swap token; issuer:
-        # chunks of < 3 rows issue every 3rd cycle), and dims only change between GEMMs.
+        # The state of the *next* k-tile / chunk / n-tile (`*_n`) is kept in registers beside
+        # the current one and updated in the same edges, so a step only selects registers and no
+        # arithmetic sits behind the step enables. Restarts from `dims` use `pre(...)` registers
+        # computed from dims every cycle (dims is written the cycle before `start` and is
+        # constant during a GEMM).
         pres = []
 
         def pre(expr, shape, name):               # (assigned unconditionally, after the tree)
@@ -504,35 +514,66 @@ class _Walker(wiring.Component):
             pres.append(r.eq(expr))
             return r
 
-        def chunk_flags(mm, off, tag):            # a chunk with mm − off rows left
-            stmts = [self.last_chunk.eq(pre(mm <= depth + off, 1, f"lc_{tag}"))]
-            if self.fixed_rows is None:
-                rows = Mux(mm >= depth + off, depth - 1, mm - (off + 1))
-                stmts += [rows_m1.eq(pre(rows, range(depth), f"rows_{tag}")),
-                          self.last_row.eq(pre((mm == off + 1) | (depth == 1), 1, f"lr_{tag}")),
-                          self.small.eq(pre((mm < off + 3) | (depth < 3), 1, f"sm_{tag}"))]
-            return stmts
+        k_dec = Signal.like(k_rem)                # k_rem of the next k-tile
+        lk_n = Signal()
+        kr_n = Signal.like(kr)
+        m_dec = Signal.like(m_rem)
+        lc_n = Signal()
+        rows_n = Signal.like(rows_m1)
+        lr_n = Signal()
+        sm_n = Signal()
+        n_dec = Signal.like(n_rem)
+        ln_n = Signal()
+        mask_n = Signal(C)
 
-        def ktile_flags(kk, tag):                 # a k-tile with kk (>= 1) left
-            stmts = [self.last_kt.eq(pre(kk <= R, 1, f"lk_{tag}")),
-                     kr.eq(pre(Mux(kk >= R, R, kk), range(R + 1), f"kr_{tag}"))]
-            if self.fixed_rows is not None:
-                stmts += [self.real.eq(1), self.last_row.eq(R == 1)]
-            return stmts
+        def k_after(kk, wrap):                    # next-tile registers for a tile with kk left
+            return [k_dec.eq(wrap(kk - R, k_dec.shape(), "kd")),
+                    lk_n.eq(wrap(kk <= 2 * R, 1, "lkn")),
+                    kr_n.eq(wrap(Mux(kk >= 2 * R, R, kk - R), kr.shape(), "krn"))]
+
+        def k_now(kk, wrap):                      # current-tile registers for kk left
+            stmts = [self.last_kt.eq(wrap(kk <= R, 1, "lk")),
+                     kr.eq(wrap(Mux(kk >= R, R, kk), kr.shape(), "kr"))]
+            return stmts + k_after(kk, wrap)
+
+        def m_after(mm, wrap):                    # next-chunk registers for a chunk of mm left
+            nxt = mm - depth
+            return [m_dec.eq(wrap(nxt, m_dec.shape(), "md")),
+                    lc_n.eq(wrap(mm <= 2 * depth, 1, "lcn")),
+                    rows_n.eq(wrap(Mux(mm >= 2 * depth, depth - 1, mm - (depth + 1)),
+                                   rows_m1.shape(), "rn")),
+                    lr_n.eq(wrap((mm == depth + 1) | (depth == 1), 1, "lrn")),
+                    sm_n.eq(wrap((mm < depth + 3) | (depth < 3), 1, "smn"))]
+
+        def m_now(mm, wrap):
+            stmts = [self.last_chunk.eq(wrap(mm <= depth, 1, "lc"))]
+            if self.fixed_rows is None:
+                stmts += [rows_m1.eq(wrap(Mux(mm >= depth, depth - 1, mm - 1), rows_m1.shape(),
+                                          "r")),
+                          self.last_row.eq(wrap((mm == 1) | (depth == 1), 1, "lr")),
+                          self.small.eq(wrap((mm < 3) | (depth < 3), 1, "sm"))]
+            return stmts + m_after(mm, wrap)
+
+        def n_after(nn, wrap):
+            return [n_dec.eq(wrap(nn - C, n_dec.shape(), "nd")),
+                    ln_n.eq(wrap(nn <= 2 * C, 1, "lnn")),
+                    mask_n.eq(wrap(lanes(nn, C), C, "mn"))]
+
+        def direct(expr, shape, name):
+            return expr
+
+        def from_dims(tag):
+            return lambda expr, shape, name: pre(expr, shape, f"{tag}_{name}")
 
         with m.If(self.start):
-            # dims was written a cycle ago: compare it directly
-            rows0 = Mux(dims.m >= depth, depth - 1, dims.m - 1)
+            # dims was written a cycle ago: compute from it directly
             m.d.sync += [self.busy.eq(1), self.row.eq(0), self.first_row.eq(1),
                          self.first_kt.eq(1), k_rem.eq(dims.k), m_rem.eq(dims.m),
                          n_rem.eq(dims.n), self.last_nt.eq(dims.n <= C),
                          self.n_mask.eq(lanes(dims.n)),
-                         self.last_kt.eq(dims.k <= R), kr.eq(Mux(dims.k >= R, R, dims.k)),
-                         self.last_chunk.eq(dims.m <= depth)]
-            if self.fixed_rows is None:
-                m.d.sync += [rows_m1.eq(rows0), self.last_row.eq((dims.m == 1) | (depth == 1)),
-                             self.small.eq((dims.m < 3) | (depth < 3))]
-            else:
+                         *k_now(dims.k, direct), *m_now(dims.m, direct),
+                         *n_after(dims.n, direct)]
+            if self.fixed_rows is not None:
                 m.d.sync += [self.real.eq(1), self.last_row.eq(R == 1)]
         with m.Elif(self.step):
             with m.If(~self.last_row):
@@ -545,30 +586,26 @@ class _Walker(wiring.Component):
             with m.Else():
                 m.d.sync += [self.row.eq(0), self.first_row.eq(1)]
                 if self.fixed_rows is not None:
-                    m.d.sync += self.last_row.eq(R == 1)
+                    m.d.sync += [self.last_row.eq(R == 1), self.real.eq(1)]
                 with m.If(~self.last_kt):
-                    m.d.sync += [k_rem.eq(pre(k_rem - R, k_rem.shape(), "kdec")),
-                                 self.first_kt.eq(0),
-                                 self.last_kt.eq(pre(k_rem <= 2 * R, 1, "lk_next")),
-                                 kr.eq(pre(Mux(k_rem >= 2 * R, R, k_rem - R), range(R + 1),
-                                           "kr_next"))]
+                    m.d.sync += [k_rem.eq(k_dec), self.first_kt.eq(0), self.last_kt.eq(lk_n),
+                                 kr.eq(kr_n), *k_after(k_dec, direct)]
                     if self.fixed_rows is None:
                         m.d.sync += self.last_row.eq(rows_m1 == 0)
-                    else:
-                        m.d.sync += self.real.eq(1)
                 with m.Else():
                     m.d.sync += [k_rem.eq(dims.k), self.first_kt.eq(1),
-                                 *ktile_flags(dims.k, "k0")]
+                                 *k_now(dims.k, from_dims("k"))]
                     with m.If(~self.last_chunk):
-                        m.d.sync += [m_rem.eq(pre(m_rem - depth, m_rem.shape(), "mdec")),
-                                     *chunk_flags(m_rem, depth, "next")]
+                        m.d.sync += [m_rem.eq(m_dec), self.last_chunk.eq(lc_n),
+                                     *m_after(m_dec, direct)]
+                        if self.fixed_rows is None:
+                            m.d.sync += [rows_m1.eq(rows_n), self.last_row.eq(lr_n),
+                                         self.small.eq(sm_n)]
                     with m.Else():
-                        m.d.sync += [m_rem.eq(dims.m), *chunk_flags(dims.m, 0, "m0")]
+                        m.d.sync += [m_rem.eq(dims.m), *m_now(dims.m, from_dims("m"))]
                         with m.If(~self.last_nt):
-                            m.d.sync += [
-                                n_rem.eq(pre(n_rem - C, n_rem.shape(), "ndec")),
-                                self.last_nt.eq(pre(n_rem <= 2 * C, 1, "ln_next")),
-                                self.n_mask.eq(pre(lanes(n_rem, C), C, "mask_next"))]
+                            m.d.sync += [n_rem.eq(n_dec), self.last_nt.eq(ln_n),
+                                         self.n_mask.eq(mask_n), *n_after(n_dec, direct)]
                         with m.Else():
                             m.d.sync += self.busy.eq(0)
         m.d.sync += pres

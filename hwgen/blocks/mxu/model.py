@@ -8,7 +8,8 @@ rules exactly:
 Weight-stationary (R×C, accumulator depth d; tiles in order nt → m-chunk → kt, each of
 ``rows`` = chunk rows)
     * the first tile's weights take R cycles to load (one row per cycle, written a cycle later);
-      issue starts at cycle R + 3 (the command is registered first);
+      issue starts at cycle R + 4 (the command is registered, the walkers start two cycles
+      later);
     * tile i+1 starts ``max(rows_i · s, R + max(C − 2, 0) + 2)`` cycles after tile i, where
       s = 3 for chunks of fewer than 3 rows (accumulator read-after-write spacing) and 1
       otherwise; the second term is the wait until the swap token has passed PE (0, C−1), then
@@ -40,7 +41,7 @@ OS_TAIL = 5
 
 def _ws_cycles(cfg, M, K, N) -> int:
     R, C, d = cfg.rows, cfg.cols, cfg.acc_depth
-    t = R + 3
+    t = R + 4
     gap = R + max(C - 2, 0) + 2
     tiles = []
     for _nt in range(math.ceil(N / C)):
@@ -57,7 +58,7 @@ def _ws_cycles(cfg, M, K, N) -> int:
 
 def _os_cycles(cfg, M, K, N) -> int:
     R, C = cfg.rows, cfg.cols
-    t = 2                        # the command is registered, then the first element issues
+    t = 3                        # command registered, then two cycles to start
     free = 0                     # first cycle a tile's last element may be issued
     tiles = [min(R, M - m0) for m0 in range(0, M, R) for _ in range(math.ceil(N / C))]
     for rows in tiles:

@@ -97,13 +97,15 @@ class MXU(wiring.Component):
         credit_ok = Signal()
         m.d.sync += credit_ok.eq(credits >= 2 * need)
 
-        # -- command: registered (dims = fields + 1), the core starts a cycle later --
+        # -- command: registered (dims = fields + 1); the core starts two cycles later, when
+        #    the walkers' values derived from dims are registered too --
         busy = Signal()
         dims = Signal(data.StructLayout({"m": cfg.dim_bits["m"] + 1, "k": cfg.dim_bits["k"] + 1,
                                          "n": cfg.dim_bits["n"] + 1}))
+        accepted = Signal()
         start = Signal()
-        m.d.comb += self.i_cmd.ready.eq(~busy & ~start)
-        m.d.sync += start.eq(self.i_cmd.valid & self.i_cmd.ready)
+        m.d.comb += self.i_cmd.ready.eq(~busy & ~accepted & ~start)
+        m.d.sync += [accepted.eq(self.i_cmd.valid & self.i_cmd.ready), start.eq(accepted)]
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
             m.d.sync += [dims.m.eq(self.i_cmd.payload.m + 1), dims.k.eq(self.i_cmd.payload.k + 1),
                          dims.n.eq(self.i_cmd.payload.n + 1)]
@@ -566,13 +568,13 @@ class _Walker(wiring.Component):
             return lambda expr, shape, name: pre(expr, shape, f"{tag}_{name}")
 
         with m.If(self.start):
-            # dims was written a cycle ago: compute from it directly
+            # dims was written two cycles ago: the pre(...) registers hold its derived values
+            fd = from_dims("s")
             m.d.sync += [self.busy.eq(1), self.row.eq(0), self.first_row.eq(1),
                          self.first_kt.eq(1), k_rem.eq(dims.k), m_rem.eq(dims.m),
-                         n_rem.eq(dims.n), self.last_nt.eq(dims.n <= C),
-                         self.n_mask.eq(lanes(dims.n)),
-                         *k_now(dims.k, direct), *m_now(dims.m, direct),
-                         *n_after(dims.n, direct)]
+                         n_rem.eq(dims.n), self.last_nt.eq(fd(dims.n <= C, 1, "ln")),
+                         self.n_mask.eq(fd(lanes(dims.n), C, "mask")),
+                         *k_now(dims.k, fd), *m_now(dims.m, fd), *n_after(dims.n, fd)]
             if self.fixed_rows is not None:
                 m.d.sync += [self.real.eq(1), self.last_row.eq(R == 1)]
         with m.Elif(self.step):

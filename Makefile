@@ -16,11 +16,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## demo: generate the default MXU, run its cocotb bench against the golden model, report
+## demo: generate the default MXU, run its cocotb bench against the golden model, then a
+##       64×256×64 GEMM of your own tensors: cycles and utilization against the model
 demo: setup
 	$(BIN)/hwgen list
 	$(BIN)/hwgen generate $(PRESET) -o build/demo
 	$(BIN)/hwgen sim $(PRESET) --seed 1 -o build/demo/sim
+	$(BIN)/python -c "import numpy as np; r = np.random.default_rng(1); \
+	  np.savez('build/demo/gemm.npz', A=r.integers(-128, 128, (64, 256)), B=r.integers(-128, 128, (256, 64)))"
+	$(BIN)/hwgen sim $(PRESET) --inputs build/demo/gemm.npz --outputs build/demo/gemm_out.npz -o build/demo/gemm
 
 ## test: fast tier (config, golden, amaranth.sim), then cocotb (Icarus + Verilator), then FPGA
 test: setup

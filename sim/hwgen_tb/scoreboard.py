@@ -1,5 +1,8 @@
 """Compare expected and actual results; report the FIRST mismatch (index, expected, actual)."""
 
+import json
+import os
+
 import numpy as np
 
 __all__ = ["first_mismatch", "check_equal", "Mismatch"]
@@ -73,11 +76,26 @@ def check_equal(what: str, expected, actual, *, context: str = "", log=None) -> 
 
     ``context`` (e.g. the shapes and seed) is appended to the message; ``log`` gets it as an error
     line before raising.
+
+    Every call is one checked transaction: with ``HWGEN_CHECKS`` set, it appends a JSON line
+    ``{"what", "ok", "message", "context"}`` to that file, which ``hwgen.flow.sim.run`` counts
+    (``transactions``) and reads the first mismatch from.
     """
     m = first_mismatch(expected, actual)
-    if m is None:
+    err = None if m is None else Mismatch(what, m[0], m[1], m[2], m[3], context)
+    _record(what, err, context)
+    if err is None:
         return
-    err = Mismatch(what, m[0], m[1], m[2], m[3], context)
     if log is not None:
         log.error("%s", err)
     raise err
+
+
+def _record(what: str, err, context: str) -> None:
+    path = os.environ.get("HWGEN_CHECKS")
+    if not path:
+        return
+    entry = {"what": what, "ok": err is None, "message": "" if err is None else str(err),
+             "context": context}
+    with open(path, "a") as f:
+        f.write(json.dumps(entry) + "\n")

@@ -18,6 +18,8 @@ ENV_VARS = {
     "HWGEN_STALL_PROB": "probability of ready = 0 in each cycle on output ports",
     "HWGEN_INPUTS": "npz of user tensors: run only those (user-tensor mode)",
     "HWGEN_OUTPUTS": "npz written in user-tensor mode (hardware outputs and cycles)",
+    "HWGEN_NETLIST": "FPGA target whose gate-level netlist is simulated (benches run fewer tests)",
+    "HWGEN_CHECKS": "file that check_equal appends one JSON line per checked result to",
 }
 
 
@@ -61,6 +63,9 @@ class Settings:
         Input gap and output backpressure probabilities, each in [0, 1).
     inputs, outputs : str or None
         User-tensor npz paths; ``inputs`` set means user-tensor mode.
+    netlist : str or None
+        The FPGA target of a gate-level run (its post-synthesis netlist is simulated, slowly):
+        a bench may leave out tests there that gates cannot fail differently from the RTL.
     """
 
     seed: int
@@ -69,6 +74,7 @@ class Settings:
     stall_prob: float
     inputs: str | None
     outputs: str | None
+    netlist: str | None = None
 
     @classmethod
     def from_env(cls, *, vectors: int = 4, gap_prob: float = 0.3, stall_prob: float = 0.3,
@@ -89,13 +95,15 @@ class Settings:
                    vectors=_env_int("HWGEN_VECTORS", vectors),
                    gap_prob=_env_prob("HWGEN_GAP_PROB", gap_prob),
                    stall_prob=_env_prob("HWGEN_STALL_PROB", stall_prob),
-                   inputs=inputs, outputs=outputs)
+                   inputs=inputs, outputs=outputs,
+                   netlist=os.environ.get("HWGEN_NETLIST") or None)
 
     def log(self, log: logging.Logger) -> None:
         """Log every setting, the seed first (rerun with ``HWGEN_SEED=<seed>``)."""
         log.info("HWGEN_SEED=%d HWGEN_VECTORS=%d HWGEN_GAP_PROB=%g HWGEN_STALL_PROB=%g%s",
                  self.seed, self.vectors, self.gap_prob, self.stall_prob,
-                 f" HWGEN_INPUTS={self.inputs}" if self.inputs else "")
+                 (f" HWGEN_INPUTS={self.inputs}" if self.inputs else "")
+                 + (f" HWGEN_NETLIST={self.netlist}" if self.netlist else ""))
 
 
 def test_rng(settings: Settings, test_name: str) -> np.random.Generator:

@@ -226,6 +226,9 @@ class _WSCore(_CoreBase):
             m.d.sync += shadow_full.eq(1)
         with m.If(lock != 0):
             m.d.sync += lock.eq(lock - 1)
+        # (comb signals are plain expressions, never assigned under a condition: Icarus does not
+        # evaluate a conditional `always @*` block at time 0, which left `token` X after
+        # power-up)
         token = Signal()                          # a swap token is issued this cycle
         hold_next = (l_hold & ~token) | (l_fire & lw.last_row)
         lock_zero_next = Mux(token, C <= 2, lock <= 1)
@@ -239,6 +242,7 @@ class _WSCore(_CoreBase):
                      & cool)
         fire = Signal()
         m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid),
+                     token.eq(fire & iw.first_row),
                      iw.start.eq(self.start), iw.dims.eq(dims), iw.step.eq(fire),
                      self.take.eq(fire & iw.last_kt)]
         with m.If(cooldown != 0):
@@ -248,7 +252,6 @@ class _WSCore(_CoreBase):
             with m.If(iw.small):
                 m.d.sync += [cooldown.eq(2), cool.eq(0)]  # chunks of < 3 rows: RAW spacing
             with m.If(iw.first_row):
-                m.d.comb += token.eq(1)
                 m.d.sync += [shadow_full.eq(0), l_hold.eq(0)]
                 if C > 2:
                     m.d.sync += lock.eq(C - 2)
@@ -414,8 +417,8 @@ class _OSCore(_CoreBase):
             with m.Else():
                 m.d.sync += [pending.eq(0), draining.eq(1), drows.eq(p_rows),
                              drain_glast.eq(p_glast), drain_mask.eq(p_mask)]
+        m.d.comb += o_shift.eq(draining)
         with m.If(draining):
-            m.d.comb += o_shift.eq(1)
             m.d.sync += drows.eq(drows - 1)
             with m.If(drows == 1):
                 m.d.sync += draining.eq(0)

@@ -349,10 +349,8 @@ def test_preset_validates(preset):
     assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", cfg.module_name)
 
 
-def test_mxu_preset_derived_values(preset):
-    name, info, cfg = preset
-    if info.name != "mxu":
-        pytest.skip("MXU derived values")
+def test_mxu_preset_derived_values(mxu_preset):
+    name, info, cfg = mxu_preset
     lo, hi = product_range(cfg.a_type, cfg.b_type)
     assert (cfg.product_fmt.signed, cfg.product_fmt.width) == min_width(lo, hi)
     exact = min_width(lo * cfg.max_k, hi * cfg.max_k)

@@ -103,7 +103,7 @@ def test_steady_state_utilization():
 
 @pytest.mark.parametrize("lut", [False, True])
 def test_ws_pe_pipeline(lut):
-    """PE: ps_out = ps_in + a·w two cycles after a enters; w swaps only with the token."""
+    """PE: ps_out = ps_in + a·w three cycles after a enters; w swaps only with the token."""
     pe = WSPE(signed(8), signed(8), signed(20), lut=lut)
     rng = random.Random(3)
     sim = Simulator(pe)
@@ -132,7 +132,8 @@ def test_ws_pe_pipeline(lut):
             await ctx.tick()
             ctx.set(pe.s_in, 0)
             ctx.set(pe.a_in, 0)
-            # the product of `a` meets ps_in one cycle later
+            # the product of `a` (two product registers) meets ps_in two cycles later
+            await ctx.tick()
             ctx.set(pe.ps_in, ps)
             await ctx.tick()
             await ctx.tick()

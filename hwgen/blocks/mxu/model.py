@@ -14,15 +14,16 @@ Weight-stationary (R×C, accumulator depth d; tiles in order nt → m-chunk → 
       s = 3 for chunks of fewer than 3 rows (accumulator read-after-write spacing) and 1
       otherwise; the second term is the wait until the swap token has passed PE (0, C−1), then
       the R-cycle shadow reload (row r may be rewritten once the token has left row r);
-    * the last row leaves ``R + C + 6`` cycles after it was issued (skew, multiply, column
+    * the last row leaves ``R + C + 6`` cycles after it was issued (skew, multiply (two
+      product registers), column
       adders, deskew, accumulate, output queue).
     Steady state: R·C MACs per cycle whenever chunk rows ≥ R + C (C ≥ 2).
 
 Output-stationary (R×C; tiles in order mt → nt, each streaming K)
     * tile i+1 starts K cycles after tile i (one A column slice and one B row per cycle), but
-      its last element waits until tile i's results have drained (R + C + rows + 2 cycles after
+      its last element waits until tile i's results have drained (R + C + rows + 4 cycles after
       tile i's last element);
-    * the last result row leaves ``R + C + rows + 4`` cycles after the last element.
+    * the last result row leaves ``R + C + rows + 5`` cycles after the last element.
 
 Measured counts match within ``TOLERANCE`` (see tests/test_mxu_model.py and the cocotb bench).
 """
@@ -35,8 +36,8 @@ __all__ = ["model", "TOLERANCE"]
 # handshake details the model does not count)
 TOLERANCE = {"abs": 4, "rel": 0.01}
 
-WS_TAIL = 6     # cycles after R + C from the last issue to the last output transfer
-OS_TAIL = 5
+WS_TAIL = 7     # cycles after R + C from the last issue to the last output transfer
+OS_TAIL = 6
 
 
 def _ws_cycles(cfg, M, K, N) -> int:
@@ -63,7 +64,7 @@ def _os_cycles(cfg, M, K, N) -> int:
     tiles = [min(R, M - m0) for m0 in range(0, M, R) for _ in range(math.ceil(N / C))]
     for rows in tiles:
         last = max(t + K - 1, free)
-        free = last + R + C + rows + 3
+        free = last + R + C + rows + 4
         t = last + 1
     return last + R + C + rows + OS_TAIL - 1
 

@@ -68,14 +68,14 @@ def _max(s: Shape) -> int:
 
 
 class WSPE(wiring.Component):
-    """Weight-stationary PE: ``ps_out <= ps_in + a·w`` two cycles after ``a`` arrives.
+    """Weight-stationary PE: ``ps_out <= ps_in + a·w`` three cycles after ``a`` arrives.
 
     Pipeline: ``a_in`` → ``a`` register (forwarded right as ``a_out``) → product register →
-    ``ps_out`` register. ``w`` (the active weight) is a plain register, loaded from the shadow
-    weight when ``s_in`` (the tile-swap token, travelling with the activation) is set, in the
-    same edge that loads the activation it belongs to. The shadow weight loads ``sh_in`` (or 0
-    with ``sh_zero``) when ``sh_en`` is set — one enable per PE row, the data broadcast down
-    the column.
+    second product register → ``ps_out`` register. ``w`` (the active weight) is a plain
+    register, loaded from the shadow weight when ``s_in`` (the tile-swap token, travelling
+    with the activation) is set, in the same edge that loads the activation it belongs to. The
+    shadow weight loads ``sh_in`` (or 0 with ``sh_zero``) when ``sh_en`` is set — one enable
+    per PE row, the data broadcast down the column.
 
     Parameters
     ----------
@@ -110,7 +110,10 @@ class WSPE(wiring.Component):
             with m.If(self.s_in):
                 m.d.sync += w.eq(shadow)
             m.d.sync += prod.eq(multiply(self.a_out, w, lut=self._lut))
-        m.d.sync += self.ps_out.eq(self.ps_in + prod)
+        # a second product register, in fabric beside the adder: the DSP → adder route is the
+        # critical path of large ECP5 arrays otherwise
+        prod_r = Signal.like(prod, name="prod_r")
+        m.d.sync += [prod_r.eq(prod), self.ps_out.eq(self.ps_in + prod_r)]
         return m
 
 
@@ -157,9 +160,13 @@ class OSPE(wiring.Component):
             ecp5_mult(m, self.a_in, self.b_in, Const(1), prod, name="mult")
         else:
             m.d.sync += prod.eq(multiply(self.a_out, self.b_out, lut=self._lut))
-        total = fit_value(Mux(pf[0], 0, acc) + prod, self._acc_fmt, self._overflow)
+        # second product register (see WSPE), its flags alongside
+        prod_r = Signal.like(prod, name="prod_r")
+        pf_r = Signal(2, name="pf_r")
+        m.d.sync += [prod_r.eq(prod), pf_r.eq(pf)]
+        total = fit_value(Mux(pf_r[0], 0, acc) + prod_r, self._acc_fmt, self._overflow)
         m.d.sync += acc.eq(total)
-        with m.If(pf[1]):
+        with m.If(pf_r[1]):
             m.d.sync += self.o_out.eq(total)
         with m.Elif(self.o_shift):
             m.d.sync += self.o_out.eq(self.o_in)

@@ -12,17 +12,7 @@ from ...core.numerics import fit_value
 from ...core.tech import tech_of
 from .pe import OSPE, WSPE
 
-__all__ = ["MXU", "ws_latency", "os_latency"]
-
-
-def ws_latency(cfg) -> int:
-    """Cycles from an ``i_a`` transfer to its result row entering the output queue (WS)."""
-    return cfg.rows + cfg.cols + 3
-
-
-def os_latency(cfg) -> int:
-    """Cycles from the last ``i_a``/``i_w`` transfer of a tile to its drain start (OS)."""
-    return cfg.rows + cfg.cols + 4
+__all__ = ["MXU"]
 
 
 def _bits(n: int) -> int:
@@ -303,11 +293,11 @@ class _WSCore(_CoreBase):
             ps_row.append(sig)
         # sideband delay line: side[i] is valid i+1 cycles after the issue
         side = [side0]
-        for i in range(R + C + 1):
+        for i in range(R + C + 2):
             s = Signal(side_layout, name=f"side{i + 1}")
             m.d.sync += s.eq(side[-1])
             side.append(s)
-        rd_side, add_side = side[R + C], side[R + C + 1]
+        rd_side, add_side = side[R + C + 1], side[R + C + 2]
 
         acc_layout = data.ArrayLayout(acc_fmt.shape, C)
         # ECP5: LUT RAM, so the read is a short FF → RAM → FF path (block RAM without its output
@@ -367,7 +357,7 @@ class _OSCore(_CoreBase):
         rows = Signal(range(R + 1))
         m.d.comb += rows.eq(Mux(o_m < R, o_m, R))
         pending = Signal()                       # a copy wavefront is crossing the array
-        wait = Signal(range(R + C + 2))
+        wait = Signal(range(R + C + 3))
         draining = Signal()
         drows = Signal(range(R + 1))
         drain_glast = Signal()
@@ -393,7 +383,7 @@ class _OSCore(_CoreBase):
             with m.If(~last):
                 m.d.sync += o_k.eq(o_k - 1)
             with m.Else():
-                m.d.sync += [o_k.eq(dims.k), pending.eq(1), wait.eq(R + C + 1),
+                m.d.sync += [o_k.eq(dims.k), pending.eq(1), wait.eq(R + C + 2),
                              p_rows.eq(rows), p_mask.eq(col_mask),
                              p_glast.eq(last_mt & last_nt)]
                 with m.If(~last_nt):

@@ -20,6 +20,7 @@ from ..core.errors import HwgenError
 from ..core.tech import Tech
 from ..templates import render
 from .harness import SelfTestTop
+from .logs import error_line
 
 __all__ = ["Target", "TARGETS", "TOOLS", "get_target", "find_tool", "build", "synth_netlist",
            "yosys_share", "REPORT_KEYS", "VERIFY_SEED"]
@@ -195,21 +196,6 @@ def yosys_share() -> Path:
     return share
 
 
-def _error_line(log: Path) -> str:
-    """The tool's own error: the first line containing ``ERROR``, else the last non-empty line."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    for line in lines:
-        if "ERROR" in line:
-            return line.strip()
-    for line in reversed(lines):
-        if line.strip():
-            return line.strip()
-    return "(empty log)"
-
-
 def _run(stage: str, tool: str, argv: list[str], *, cwd: Path, log: Path,
          progress: Callable[[str], None], verbose: bool) -> float:
     """Run ``argv`` in ``cwd`` with its output in ``log``; heartbeat; ``HwgenError`` on failure."""
@@ -251,7 +237,7 @@ def _run(stage: str, tool: str, argv: list[str], *, cwd: Path, log: Path,
             raise
     elapsed = time.monotonic() - start
     if rc != 0:
-        line = _error_line(log)
+        line = error_line(log)
         hint = ""
         if "no BELs remaining" in line:
             hint = "; the design does not fit the device"

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..core.errors import HwgenError
 from ..core.tech import Tech
 from .emit import emit, primitive_models
+from .logs import error_line
 
 __all__ = ["run", "SIMULATORS", "bench_path", "check_inputs_file", "find_simulator", "sim_root",
            "parse_results", "CELL_MODELS", "NETLIST_VECTORS", "cell_models", "port_defaults",
@@ -178,17 +179,9 @@ def _tail(path: Path, n: int = 15) -> str:
     return "\n".join(lines[-n:])
 
 
-def _error_line(path: Path) -> str:
-    """The first line of a log that looks like a tool error (for one-line messages)."""
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    for line in lines:
-        low = line.lower()
-        if "error" in low and "-wno" not in low:
-            return line.strip()
-    return lines[-1].strip() if lines else ""
+def _is_build_error(line: str) -> bool:
+    low = line.lower()
+    return "error" in low and "-wno" not in low
 
 
 def parse_results(path: Path) -> list[dict]:
@@ -673,7 +666,8 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
                          hdl_toplevel=top, build_dir=sim_build, build_args=build_args,
                          timescale=TIMESCALE, waves=waves, always=True, log_file=build_log)
         except (RuntimeError, SystemExit) as e:
-            raise HwgenError(f"{simulator} build of {top} failed: {_error_line(build_log) or e} "
+            line = error_line(build_log, _is_build_error, missing="") or e
+            raise HwgenError(f"{simulator} build of {top} failed: {line} "
                              f"(log: {build_log})") from e
         crashed = None
         say(f"[sim] {label}: seed {seed}" + (f", {vectors} vectors" if vectors else ""))

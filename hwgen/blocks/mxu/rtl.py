@@ -15,10 +15,6 @@ from .pe import OSPE, WSPE
 __all__ = ["MXU"]
 
 
-def _bits(n: int) -> int:
-    return max(1, (n - 1).bit_length())
-
-
 class MXU(wiring.Component):
     """Systolic matrix unit: ``C = A·B (+ D)`` for runtime M×K×N, tiled over an R×C array.
 

@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hwgen-installed
-PRESET ?= mxu-4x4-int8
 JOBS   ?= 2
+# `make demo PRESET=<name>` demos another preset; `make bench BLOCK=<name>` benches one block
+PRESET ?=
+BLOCK  ?=
 
-.PHONY: setup demo test test-fast test-cocotb test-fpga bench lint clean
+.PHONY: setup tools demo test test-fast test-cocotb test-fpga bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,18 +18,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## demo: generate the default MXU, run its cocotb bench against the golden model, then a
-##       64×256×64 GEMM of your own tensors: cycles and utilization against the model
+## tools: the simulators the tests need; installs Icarus Verilog with apt-get when it is missing
+##        (as root), else stops at once naming the command to run
+tools: setup
+	$(BIN)/hwgen doctor --quiet --install --require icarus --require verilator
+
+## demo: generate the default preset, run its cocotb bench against the golden model, then its
+##       benchmark workload as user tensors: cycles and utilization against the model
 demo: setup
 	$(BIN)/hwgen list
-	$(BIN)/hwgen generate $(PRESET) -o build/demo
-	$(BIN)/hwgen sim $(PRESET) --seed 1 -o build/demo/sim
-	$(BIN)/python -c "import numpy as np; r = np.random.default_rng(1); \
-	  np.savez('build/demo/gemm.npz', A=r.integers(-128, 128, (64, 256)), B=r.integers(-128, 128, (256, 64)))"
-	$(BIN)/hwgen sim $(PRESET) --inputs build/demo/gemm.npz --outputs build/demo/gemm_out.npz -o build/demo/gemm
+	$(BIN)/hwgen demo $(PRESET)
 
 ## test: fast tier (config, golden, amaranth.sim), then cocotb (Icarus + Verilator), then FPGA
-test: setup
+test: tools
 	$(BIN)/python -m pytest -n $(JOBS) -m "not cocotb and not fpga"
 	$(BIN)/python -m pytest -n $(JOBS) -m cocotb
 	$(BIN)/python -m pytest -n $(JOBS) -m fpga
@@ -35,15 +38,15 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -n $(JOBS) -m "not cocotb and not fpga"
 
-test-cocotb: setup
+test-cocotb: tools
 	$(BIN)/python -m pytest -n $(JOBS) -m cocotb
 
-test-fpga: setup
+test-fpga: tools
 	$(BIN)/python -m pytest -n $(JOBS) -m fpga
 
-## bench: area / Fmax / utilization tables → bench/results/*.md
-bench: setup
-	$(BIN)/python bench/mxu.py
+## bench: every block's area / Fmax / cycles tables → bench/results/<block>.md
+bench: tools
+	$(BIN)/python bench/driver.py $(if $(BLOCK),--block $(BLOCK))
 
 lint: setup
 	$(BIN)/ruff check hwgen tests sim bench

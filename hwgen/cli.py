@@ -1,4 +1,4 @@
-"""The ``hwgen`` command line: list · generate · sim · fpga."""
+"""The ``hwgen`` command line: list · generate · sim · fpga · demo · doctor."""
 
 import argparse
 import importlib
@@ -12,14 +12,15 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .core.config import blocks, load, presets
+from .blocks import DEFAULT_PRESET, blocks, get_block, load, presets
 from .core.errors import HwgenError
+from .core.tensors import check_writable
+from .flow.synth import TARGETS
+from .flow.tools import SIMULATORS
 
 __all__ = ["main", "get_parser", "SIMULATORS", "FPGA_TARGETS"]
 
-SIMULATORS = ("icarus", "verilator")
-# Kept in step with hwgen/fpga_targets/; hwgen.flow.fpga.build validates the target again.
-FPGA_TARGETS = ("ice40-up5k", "ecp5-25k", "ecp5-45k", "ecp5-85k")
+FPGA_TARGETS = tuple(sorted(TARGETS))
 
 
 class _UsageError(HwgenError):
@@ -65,16 +66,6 @@ def _check_outdir(path: Path, what: str = "output directory") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise HwgenError(f"{what} {str(path)!r} exists and is not a directory")
-    return path
-
-
-def _check_outfile(path, what: str) -> Path | None:
-    """A file a flow writes at its end: fail now, not after the flow, if it is a directory."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_dir():
-        raise HwgenError(f"{what} {str(path)!r} is a directory")
     return path
 
 
@@ -124,52 +115,6 @@ def _layout_str(desc: dict) -> str:
     return kind
 
 
-def _describe(cfg) -> str:
-    """The key parameters of a config on one line (``cfg.describe()`` if the block has one)."""
-    if callable(getattr(cfg, "describe", None)):
-        return cfg.describe()
-    default = type(cfg)()
-    fields = cfg.to_dict()
-    fields.pop("block", None)
-    fields.pop("name", None)
-    parts = []
-    if "rows" in fields and "cols" in fields:
-        parts.append(f"{fields.pop('rows')}x{fields.pop('cols')}")
-    types = [fields.pop(k) for k in list(fields) if k.endswith("_type")]
-    if types:
-        parts.append("x".join(types))
-    for key, value in fields.items():
-        if isinstance(value, bool):
-            if value:
-                parts.append(key)
-        elif isinstance(value, str):
-            parts.append(f"{key}={value}")
-        elif value != getattr(default, key):
-            parts.append(f"{key}={value}")
-    acc = getattr(cfg, "acc_fmt", None)
-    if acc is not None:
-        parts.append(f"acc={acc}")
-    return " ".join(parts)
-
-
-def _formats(cfg) -> list[str]:
-    """``name=format`` for every NumFormat-valued property of the config, in definition order."""
-    from .core.numerics import NumFormat
-
-    out, seen = [], set()
-    for klass in reversed(type(cfg).__mro__):
-        for key, attr in vars(klass).items():
-            if isinstance(attr, property) and key not in seen:
-                seen.add(key)
-                try:
-                    value = getattr(cfg, key)
-                except Exception:   # a derived value that does not apply to this config
-                    continue
-                if isinstance(value, NumFormat):
-                    out.append(f"{key}={value}")
-    return out
-
-
 def _kv(d: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in d.items())
 
@@ -188,7 +133,7 @@ def _cmd_list(args) -> int:
     for name, info in sorted(reg.items()):
         print(f"  {name:<{width}}  {info.summary}")
     print("presets:")
-    table = [(pname, info.name, cfg.module_name, _describe(cfg))
+    table = [(pname, info.name, cfg.module_name, info.describe(cfg).line)
              for pname, (info, cfg) in presets().items()]
     w = [max((len(row[i]) for row in table), default=0) for i in range(3)]
     for pname, bname, module, desc in table:
@@ -204,6 +149,7 @@ def _cmd_generate(args) -> int:
     man = emit(info, cfg, outdir)
     files = [*man.get("files", {}).values(), "files.f"]
     print(f"{man['name']}: block {info.name}, from {_source(args)}")
+    print(f"  {man['describe']}")
     print(f"  wrote {outdir}/: {', '.join(files)}")
     print("  ports:")
     pw = max(len(p["name"]) for p in man["ports"])
@@ -211,28 +157,28 @@ def _cmd_generate(args) -> int:
         layout = f"  {_layout_str(p['payload'])}" if "payload" in p else ""
         print(f"    {p['name']:<{pw}}  {p['direction']:<3}  {p['kind']:<6}  "
               f"{p['width']:>4} bits{layout}")
-    derived = man.get("derived") or {}
-    if derived:
-        print(f"  derived: {_kv(derived)}")
-    formats = [f for f in _formats(cfg) if f.partition("=")[0] not in derived]
-    if formats:
-        print(f"  formats: {' '.join(formats)}")
+    if man.get("derived"):
+        print(f"  derived: {_kv(man['derived'])}")
     if man.get("model"):
         print(f"  model: {_kv(man['model'])}")
+    t = man["tensors"]
+    for kind in ("inputs", "outputs"):
+        arrays = [f"{a['name']}{tuple(a['shape'])}".replace("'", "").replace(",)", ")")
+                  + ("" if a.get("required", True) else "?") for a in t[kind]]
+        print(f"  {kind} (hwgen sim --{kind}): {' '.join(arrays)}")
+    print(f"  docs: {info.docs}")
     return 0
 
 
-def _print_cycles(info, cfg, inputs, cycles: int) -> None:
+def _print_cycles(info, cfg, inputs: dict, cycles: int) -> None:
     """Measured cycles of a user-tensor run beside the block's analytical model."""
-    import numpy as np
-
-    with np.load(inputs) as npz:
-        shape = {"M": npz["A"].shape[0], "K": npz["A"].shape[1], "N": npz["B"].shape[1]}
-    est = info.model(cfg, **shape)
+    est = info.model_for(cfg, inputs)
     line = f"  cycles: {cycles} measured"
     if "cycles" in est:
-        util = shape["M"] * shape["K"] * shape["N"] / (cycles * cfg.macs)
-        line += f", {est['cycles']} modelled; utilization {100 * util:.2f} % of the peak"
+        line += f", {est['cycles']} modelled"
+        if "utilization" in est and cycles > 0:
+            util = est["utilization"] * est["cycles"] / cycles
+            line += f"; utilization {100 * util:.2f} % of the peak"
     print(line)
 
 
@@ -256,31 +202,33 @@ def _cmd_sim(args) -> int:
         args.simulator = _default_simulator()
     if args.outputs is not None and args.inputs is None:
         raise HwgenError("--outputs needs --inputs (it receives the results for those inputs)")
-    outputs = _check_outfile(args.outputs, "outputs file")
     leaf = f"sim-netlist-{args.netlist}" if args.netlist else f"sim-{args.simulator}"
     workdir = _check_outdir(args.output or Path("build") / cfg.module_name / leaf,
                             "work directory")
-    sim = _flow("hwgen.flow.sim", "sim")
-    # the inputs are checked before anything else (sim.run checks again after the simulator)
-    inputs = sim.check_inputs_file(info, cfg, args.inputs) if args.inputs is not None else None
+    # the inputs and the outputs path are checked before anything else
+    arrays = info.read_inputs(cfg, args.inputs) if args.inputs is not None else None
+    outputs = check_writable(args.outputs) if args.outputs is not None else None
+    if args.netlist:
+        flow, extra = _flow("hwgen.flow.gls", "fpga"), {"target": args.netlist}
+    else:
+        flow, extra = _flow("hwgen.flow.sim", "sim"), {"simulator": args.simulator}
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     print(f"sim {cfg.module_name} ({_source(args)}) on {args.simulator}"
           + (f", gate-level netlist for {args.netlist}" if args.netlist else "")
           + f", seed {seed}"
           + (f", {args.vectors} vectors" if args.vectors is not None else "")
-          + (f", inputs {inputs}" if inputs else ""), flush=True)
-    extra = {"netlist": args.netlist, "progress": _progress} if args.netlist else {}
-    res = _call(sim.run, info, cfg, _extra="sim", simulator=args.simulator, seed=seed,
-                vectors=args.vectors, waves=args.waves, inputs=inputs, outputs=outputs,
-                workdir=workdir, **extra)
+          + (f", inputs {args.inputs}" if args.inputs is not None else ""), flush=True)
+    res = _call(flow.run, info, cfg, _extra="sim", seed=seed, vectors=args.vectors,
+                waves=args.waves, inputs=args.inputs, outputs=outputs, workdir=workdir,
+                timeout_s=args.timeout, progress=_progress, **extra)
     seed = res.get("seed", seed)
     tests = res.get("tests", [])
     for t in tests:
         status, msg = str(t["status"]).upper(), _one_line(t.get("message") or "")
         print(f"  {status:<5} {t['name']}" + (f": {msg}" if msg and status != "PASS" else ""))
     passed, failed, total = res["passed"], res["failed"], len(tests)
-    if res.get("cycles") is not None and inputs is not None:
-        _print_cycles(info, cfg, inputs, res["cycles"])
+    if res.get("cycles") is not None and arrays is not None:
+        _print_cycles(info, cfg, arrays, res["cycles"])
     for key in ("log", "waves", "outputs"):
         if res.get(key):
             print(f"  {key}: {res[key]}")
@@ -296,7 +244,7 @@ def _cmd_sim(args) -> int:
     checked = res.get("transactions")
     print(f"PASS: {passed} of {total} tests passed"
           + (f" ({skipped} skipped)" if skipped else "")
-          + (f", {checked} transactions checked" if checked else "")
+          + (f", {checked} transaction{'' if checked == 1 else 's'} checked" if checked else "")
           + (f" in {res['seconds']:.1f} s" if isinstance(res.get("seconds"), int | float)
              else ""))
     return 0
@@ -307,7 +255,7 @@ _FPGA_ROWS = (("luts", "LUTs"), ("ffs", "FFs"), ("dsps", "DSPs"), ("brams", "BRA
 
 def _cmd_fpga(args) -> int:
     info, cfg = load(args.config, args.set)
-    report = _check_outfile(args.report, "report file")
+    report = check_writable(args.report, "report file") if args.report is not None else None
     outdir = _check_outdir(args.output or Path("build") / cfg.module_name / args.target)
     fpga = _flow("hwgen.flow.fpga", "fpga")
     res = _call(fpga.build, info, cfg, args.target, _extra="fpga", freq_mhz=args.freq,
@@ -339,6 +287,72 @@ def _cmd_fpga(args) -> int:
               "golden model (--no-verify)", file=sys.stderr)
     if met is False:
         print(f"hwgen: warning: timing not met at {target_s} (Fmax {fmax_s})", file=sys.stderr)
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    """generate, then the bench, then the first benchmark workload of the block as user
+    tensors: measured cycles against the model."""
+    import numpy as np
+
+    name = args.config or DEFAULT_PRESET
+    info, cfg = load(name, args.set)
+    out = _check_outdir(args.output or Path("build") / "demo")
+    common = {"config": name, "set": args.set, "debug": False}
+    print(f"== hwgen demo: {name} ({info.name}: {info.summary})", flush=True)
+    print(f"== 1. generate Verilog, manifest, FuseSoC core into {out}", flush=True)
+    rc = _cmd_generate(argparse.Namespace(**common, output=out))
+    sim = {"simulator": None, "seed": 1, "vectors": None, "waves": False, "inputs": None,
+           "outputs": None, "netlist": None, "timeout": None}
+    print("== 2. the cocotb bench against the golden model (random stalls on every port)",
+          flush=True)
+    rc = rc or _cmd_sim(argparse.Namespace(**common, **sim, output=out / "sim"))
+    rows = [r for r in info.bench.sim if r.preset == name] or list(info.bench.sim)
+    if rc == 0 and rows:
+        workload = rows[0].workload
+        arrays = workload.make(cfg)
+        path = out / "workload.npz"
+        np.savez(path, **arrays)
+        print(f"== 3. {workload.name} as user tensors ({path}): cycles against the model",
+              flush=True)
+        rc = _cmd_sim(argparse.Namespace(**common, **{**sim, "inputs": path,
+                                                       "outputs": out / "workload_out.npz"},
+                                         output=out / "workload"))
+    if rc == 0:
+        print(f"== done: {out}/ (docs: {get_block(info.name).docs})")
+    return rc
+
+
+def _cmd_doctor(args) -> int:
+    from .flow import tools
+
+    required = set(args.require)
+    problems = []
+
+    say = (lambda line: None) if args.quiet else print
+
+    def check(name, fn):
+        try:
+            found = fn()
+        except HwgenError as e:
+            say(f"  {name:<10} MISSING: {e}")
+            if name in required:
+                problems.append(str(e))
+            return
+        say(f"  {name:<10} {found}")
+
+    say("hwgen doctor: the tools hwgen runs")
+    if "icarus" in required or args.install:
+        check("icarus", lambda: tools.ensure_icarus(install=args.install, progress=_progress))
+    else:
+        check("icarus", lambda: tools.ensure_icarus(install=False))
+    check("verilator", lambda: "usable" if tools.find_simulator("verilator") is not None else "")
+
+    def fpga():
+        return ", ".join(Path(tools.find_tool(t)[0]).name for t in tools.TOOLS)
+    check("fpga", fpga)
+    if problems:
+        raise HwgenError(problems[0] if len(problems) == 1 else "; ".join(problems))
     return 0
 
 
@@ -389,6 +403,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--netlist", choices=FPGA_TARGETS, metavar="TARGET",
                    help="simulate the post-synthesis netlist for this FPGA target (gate level, "
                         f"Icarus with Yosys' cell models); one of {', '.join(FPGA_TARGETS)}")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+                   help="wall-clock limit of the build and of the run, each (default 1800)")
     p.set_defaults(func=_cmd_sim)
 
     p = sub.add_parser("fpga", parents=[debug],
@@ -405,6 +421,29 @@ def get_parser() -> argparse.ArgumentParser:
                    help="skip the gate-level check of the netlist against the golden model "
                         "(the bitstream is then reported as unverified)")
     p.set_defaults(func=_cmd_fpga)
+
+    p = sub.add_parser("demo", parents=[debug],
+                       help="generate, simulate and measure a preset (default: "
+                            f"{DEFAULT_PRESET}) end to end")
+    p.add_argument("config", metavar="CONFIG", nargs="?",
+                   help=f"a TOML config file or a preset name (default {DEFAULT_PRESET})")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable)")
+    p.add_argument("-o", "--output", type=Path, metavar="DIR",
+                   help="output directory (default: build/demo)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("doctor", parents=[debug],
+                       help="check the simulators and FPGA tools (--install: install Icarus)")
+    p.add_argument("--install", action="store_true",
+                   help="install what is missing and can be installed here (Icarus Verilog "
+                        "with apt-get, as root)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only what is installed and what is wrong")
+    p.add_argument("--require", action="append", default=[], metavar="TOOL",
+                   choices=("icarus", "verilator", "fpga"),
+                   help="fail unless TOOL works: icarus, verilator or fpga (repeatable)")
+    p.set_defaults(func=_cmd_doctor)
     return parser
 
 

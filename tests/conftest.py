@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: presets, a seeded numpy generator, Hypothesis profiles."""
+"""Shared pytest fixtures: presets of every block, a seeded numpy generator, Hypothesis profiles."""
 
 import os
 import zlib
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from hwgen.core.config import presets
+from hwgen.blocks import presets
 
-__all__ = ["PRESET_NAMES", "MXU_PRESET_NAMES"]
+__all__ = ["PRESET_NAMES"]
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -20,19 +20,11 @@ settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "hwgen"))
 
 PRESET_NAMES = sorted(presets())
-MXU_PRESET_NAMES = sorted(n for n, (info, _) in presets().items() if info.name == "mxu")
 
 
 @pytest.fixture(params=PRESET_NAMES)
 def preset(request):
     """``(preset name, BlockInfo, config)`` for every preset of every block."""
-    info, cfg = presets()[request.param]
-    return request.param, info, cfg
-
-
-@pytest.fixture(params=MXU_PRESET_NAMES)
-def mxu_preset(request):
-    """``(preset name, BlockInfo, config)`` for every MXU preset."""
     info, cfg = presets()[request.param]
     return request.param, info, cfg
 

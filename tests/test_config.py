@@ -9,18 +9,15 @@ from pathlib import Path
 import pytest
 
 import hwgen.blocks.mxu.config as mxu_config
+from hwgen.blocks import blocks, get_block, load, presets
 from hwgen.blocks.mxu import MXUConfig
 from hwgen.core.config import (
     BlockConfig,
-    blocks,
     check_bool,
     check_choice,
     check_int,
     check_name,
-    get_block,
-    load,
     parse_overrides,
-    presets,
 )
 from hwgen.core.errors import HwgenError
 
@@ -243,6 +240,15 @@ def test_malformed_toml(tmp_path):
         load(path)
 
 
+def test_not_utf8_toml_is_one_line(tmp_path):
+    """Regression: a Latin-1 file gave a UnicodeDecodeError traceback."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('block = "mxu"\n# Gr\xfc\xdfe\nrows = 4\n'.encode("latin-1"))
+    with pytest.raises(HwgenError, match=rf"^{where(path)}:2: not UTF-8 text \(byte 0xfc at "
+                                         r"offset 18\); TOML files must be UTF-8$"):
+        load(path)
+
+
 def test_missing_block_key(tmp_path):
     path = write(tmp_path, "rows = 4\n")
     with pytest.raises(HwgenError, match=rf"^{where(path)}: missing key 'block' "
@@ -349,8 +355,9 @@ def test_preset_validates(preset):
     assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", cfg.module_name)
 
 
-def test_mxu_preset_derived_values(mxu_preset):
-    name, info, cfg = mxu_preset
+@pytest.mark.parametrize("name", sorted(get_block("mxu").presets))
+def test_mxu_preset_derived_values(name):
+    info, cfg = presets()[name]
     lo, hi = product_range(cfg.a_type, cfg.b_type)
     assert (cfg.product_fmt.signed, cfg.product_fmt.width) == min_width(lo, hi)
     exact = min_width(lo * cfg.max_k, hi * cfg.max_k)

@@ -11,7 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen import __version__
-from hwgen.core.config import get_block, presets
+from hwgen.blocks import get_block, presets
 from hwgen.flow.emit import emit
 
 _DECL = re.compile(r"^\s*(input|output)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?\\?(\S+?)\s*;",
@@ -75,6 +75,12 @@ def test_every_preset_emits(emitted):
     assert man["clock"] == "clk" and man["reset"] == {"signal": "rst", "active": "high",
                                                       "sync": True}
     assert isinstance(man["model"], dict)
+    # what the block's contract says, recorded for users and the benches
+    desc = info.describe(cfg)
+    assert man["describe"] == desc.line and man["derived"] == desc.facts
+    assert man["tensors"] == info.tensors.describe(cfg)
+    assert [a["name"] for a in man["tensors"]["inputs"]] == info.tensors.input_names
+    assert man["cycles_from"] == info.transactions.start
     assert (out / "files.f").read_text() == f"{name}.v\n"
     # every Verilog port is in the manifest with its direction and width, and nothing else
     text = (out / f"{name}.v").read_text()
@@ -91,8 +97,9 @@ def test_every_preset_emits(emitted):
     assert "{{" not in core and "{%" not in core
 
 
-def test_mxu_port_widths(mxu_preset, tmp_path):
-    _, info, cfg = mxu_preset
+@pytest.mark.parametrize("name", sorted(get_block("mxu").presets))
+def test_mxu_port_widths(name, tmp_path):
+    info, cfg = presets()[name]
     man = emit_preset(info, cfg, tmp_path / "out")
     widths = {p["name"]: p["width"] for p in man["ports"]}
     acc = cfg.acc_fmt.width

@@ -15,10 +15,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from hwgen.core.config import load
+from hwgen.blocks import load
 from hwgen.core.errors import HwgenError
-from hwgen.flow import fpga
-from hwgen.flow.harness import Prbs, SelfTestTop
+from hwgen.flow import fpga, synth, tools
+from hwgen.flow.harness import BlackBox, Prbs, SelfTestTop
+from hwgen.flow.reports import yosys_cells
 
 
 class _Acc(wiring.Component):
@@ -60,7 +61,8 @@ class _Impulse(wiring.Component):
 
 def _acc_block():
     """A registry-like (info, cfg) pair for the test block, accepted by ``fpga.build``."""
-    info = types.SimpleNamespace(name="acc", component=lambda cfg: _Acc())
+    info = types.SimpleNamespace(name="acc", component=lambda cfg: _Acc(),
+                                 cocotb_bench="acc/test_acc.py")
     cfg = types.SimpleNamespace(module_name="acc", to_dict=lambda: {"block": "acc"})
     return info, cfg
 
@@ -162,13 +164,13 @@ def test_harness_rejects_bad_parameters():
 # -- target data and errors --
 
 def test_targets_are_loaded_from_data():
-    assert {"ice40-up5k", "ecp5-25k", "ecp5-45k", "ecp5-85k"} <= set(fpga.TARGETS)
-    up5k = fpga.TARGETS["ice40-up5k"]
+    assert {"ice40-up5k", "ecp5-25k", "ecp5-45k", "ecp5-85k"} <= set(synth.TARGETS)
+    up5k = synth.TARGETS["ice40-up5k"]
     assert (up5k.device, up5k.package, up5k.clk_pin, up5k.freq_mhz) == ("iCE40UP5K", "SG48",
                                                                         "35", 48.0)
-    assert fpga.TARGETS["ecp5-85k"].pnr_args[0] == "--85k"
-    for tgt in fpga.TARGETS.values():
-        assert tgt.led_pins and all(t in fpga.TOOLS for t in tgt.tools)
+    assert synth.TARGETS["ecp5-85k"].pnr_args[0] == "--85k"
+    for tgt in synth.TARGETS.values():
+        assert tgt.led_pins and all(t in tools.TOOLS for t in tgt.tools)
 
 
 def test_unknown_target_lists_valid_targets(tmp_path):
@@ -207,13 +209,13 @@ def test_failing_tool_reports_its_error_and_log(monkeypatch, tmp_path):
                     "echo 'ERROR: syntax error, unexpected TOK_ID'\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("YOSYS", str(fake))
-    monkeypatch.setattr(fpga, "_HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(tools, "HEARTBEAT_S", 0.2)
     info, cfg = _acc_block()
     lines = []
     out = tmp_path / "out"
     with pytest.raises(HwgenError) as exc:
         fpga.build(info, cfg, "ice40-up5k", outdir=out, verify=False, progress=lines.append)
-    log = out / "yosys.log"
+    log = out / "block" / "acc_synth.log"
     assert str(exc.value) == (f"yosys failed (exit 1) in synth: ERROR: syntax error, unexpected "
                               f"TOK_ID (log: {log})")
     assert "reading the script" in log.read_text()
@@ -222,7 +224,7 @@ def test_failing_tool_reports_its_error_and_log(monkeypatch, tmp_path):
 
 @pytest.mark.fpga
 def test_real_tool_error_line_and_log(tmp_path):
-    bad = dataclasses.replace(fpga.TARGETS["ice40-up5k"], name="bad", clk_pin="99")
+    bad = dataclasses.replace(synth.TARGETS["ice40-up5k"], name="bad", clk_pin="99")
     info, cfg = _acc_block()
     with pytest.raises(HwgenError, match=r"^nextpnr-ice40 failed \(exit \d+\) in pnr: ERROR: .*99.*"
                                          r"\(log: .*nextpnr\.log\)$"):
@@ -234,7 +236,7 @@ def test_real_tool_error_line_and_log(tmp_path):
 
 def _check_report(report, target, outdir):
     assert set(fpga.REPORT_KEYS) <= set(report)
-    assert report["target"] == target and report["device"] == fpga.TARGETS[target].device
+    assert report["target"] == target and report["device"] == synth.TARGETS[target].device
     assert report["luts"] > 0 and report["ffs"] > 0
     assert report["dsps"] >= 0 and report["brams"] >= 0
     assert report["fmax_mhz"] > 0
@@ -286,19 +288,31 @@ def test_smallest_mxu_builds_verified(tmp_path, target):
     assert report["verified"] is True and report["verified_transactions"] >= 10
     v = report["verification"]
     assert v["seed"] == fpga.VERIFY_SEED and v["simulator"] == "icarus"
-    assert v["tests"] == {"random_gemms": "PASS", "corner_cases": "PASS",
+    assert v["tests"] == {"random_vectors": "PASS", "corner_cases": "PASS",
                           "no_stall_cycles": "PASS", "reset_mid_transfer": "PASS",
                           "user_tensors": "SKIP"}
-    assert Path(v["netlist"]).parent == tmp_path / "verify" / "synth"
     assert report["logs"]["verify"] == v["log"] and report["tool_seconds"]["verify"] > 0
-    # harness synthesis, then the bare block's (the check), then place and route
+    # the block synthesized once; that netlist verified, then linked into the harness, placed
     stages = [line for line in lines if line.startswith("[fpga] ") and line.endswith(" started")]
-    assert stages[:3] == ["[fpga] synth: yosys started", "[fpga] synth: yosys started",
-                          f"[fpga] pnr: {fpga.TARGETS[target].pnr_tool} started"]
+    assert stages == ["[fpga] synth: yosys started", "[fpga] harness: yosys started",
+                      "[fpga] link: yosys started",
+                      f"[fpga] pnr: {synth.TARGETS[target].pnr_tool} started",
+                      f"[fpga] pack: {synth.TARGETS[target].pack_tool} started"]
+    net = report["netlist"]
+    assert Path(v["netlist"]) == Path(net["verilog"]).with_name(f"{cfg.module_name}_sim.v")
+    assert Path(net["json"]) == Path(net["verilog"]).with_suffix(".json")
+    # the linked netlist that was placed holds the harness and the verified block, cell for cell
+    linked = yosys_cells(tmp_path / "yosys-stat.json", "top")
+    harness = yosys_cells(tmp_path / "yosys-harness-stat.json", "top")
+    assert harness.pop(cfg.module_name) == 1
+    assert report["block_cells"] and linked == {
+        c: harness.get(c, 0) + report["block_cells"].get(c, 0)
+        for c in {*harness, *report["block_cells"]}}
+    assert report["block_area"]["luts"] > 0
     assert any(line.startswith("[fpga] verify: passed, ") for line in lines)
     assert "**Gate-level verified:**" in (tmp_path / "report.md").read_text()
     assert report["block"] == "mxu" and report["config"] == cfg.to_dict()
-    assert report["freq_target_mhz"] == fpga.TARGETS[target].freq_mhz
+    assert report["freq_target_mhz"] == synth.TARGETS[target].freq_mhz
     # the block survived synthesis: far more logic than the harness alone
     assert report["luts"] > 4 * report["harness"]["observed_bits"]
 
@@ -306,9 +320,35 @@ def test_smallest_mxu_builds_verified(tmp_path, target):
 @pytest.mark.fpga
 def test_synth_netlist_is_the_bare_block(tmp_path):
     info, cfg = load("mxu-2x2-int8")
-    net = fpga.synth_netlist(info, cfg, "ecp5-25k", tmp_path, progress=lambda line: None)
-    text = net.read_text()
-    assert net.name == f"{cfg.module_name}_net.v"
+    net = synth.synth_netlist(info, cfg, "ecp5-25k", tmp_path, progress=lambda line: None)
+    text = net.verilog.read_text()
+    assert net.verilog.name == f"{cfg.module_name}_net.v" and net.json.is_file()
+    assert net.cells["TRELLIS_FF"] == net.area["ffs"] > 0
     assert f"module {cfg.module_name}(" in text and "TRELLIS_FF" in text
     assert "module top" not in text
     assert os.path.getsize(tmp_path / f"{cfg.module_name}_stat.json") > 0
+
+
+# -- linking the verified netlist --
+
+def test_blackbox_has_the_blocks_ports():
+    info, cfg = load("mxu-2x2-int8")
+    block = info.component(cfg)
+    box = BlackBox(block, name=cfg.module_name)
+    assert box.signature == block.signature
+    text = verilog.convert(box, name="wrap", emit_src=False)
+    inst = text[text.index(f"{cfg.module_name} block ("):]
+    for port in ("clk", "rst", "i_cmd__payload", "i_cmd__valid", "i_cmd__ready", "o_c__payload",
+                 "o_c__valid", "o_c__ready"):
+        assert f".{port}(" in inst
+
+
+def test_link_check_catches_a_changed_netlist():
+    net = types.SimpleNamespace(top="blk", cells={"LUT4": 10, "TRELLIS_FF": 4})
+    harness = {"blk": 1, "LUT4": 3}
+    fpga._check_link({"LUT4": 13, "TRELLIS_FF": 4}, harness, net)
+    with pytest.raises(HwgenError, match=r"^linking changed the netlist: cells \(expected, "
+                                         r"linked\) \{'LUT4': \(13, 12\)\}$"):
+        fpga._check_link({"LUT4": 12, "TRELLIS_FF": 4}, harness, net)
+    with pytest.raises(HwgenError, match=r"^harness netlist has no black box 'blk'"):
+        fpga._check_link({"LUT4": 13, "TRELLIS_FF": 4}, {"LUT4": 3}, net)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from hwgen.blocks import load
 from hwgen.cli import main
-from hwgen.core.config import load
 from hwgen.core.errors import HwgenError
 from hwgen.core.tech import Tech
-from hwgen.flow import fpga, sim
+from hwgen.flow import fpga, gls, sim, tools
 
 SMALL = "mxu-2x2-int8"
 
@@ -59,14 +59,14 @@ endmodule
 
 
 def test_port_defaults_reads_ice40_macros_and_plain_defaults():
-    assert sim.port_defaults(_MODELS) == {
+    assert gls.port_defaults(_MODELS) == {
         "SB_LUT4": {"I0": "1'b0", "I1": "1'b0"},
         "SB_RAM": {"MASK": "16'h0000", "EN": "1'b1"},
     }
 
 
 def test_tie_open_ports_connects_only_open_ports_with_defaults():
-    text, tied = sim.tie_open_ports(_NETLIST, sim.port_defaults(_MODELS))
+    text, tied = gls.tie_open_ports(_NETLIST, gls.port_defaults(_MODELS))
     assert tied == 3
     assert ("    .I0(a[0]),\n    .O(y),\n    .I1(1'b0)\n  );" in text)
     assert "    .CLK(a[1]),\n    .MASK(16'h0000),\n    .EN(1'b1)\n  );" in text
@@ -85,7 +85,7 @@ def test_models_for_keeps_used_modules_and_their_children(tmp_path):
         "module MINE(output O); endmodule\n")
     (tmp_path / "mine.v").write_text("`timescale 1ns/1ps\nmodule MINE(output O); endmodule\n")
     netlist = "module top();\n  SB_LUT4 l (\n    .I0(x)\n  );\n  MINE m (\n  );\nendmodule\n"
-    (mine, mine_text), (cells, cells_text) = sim.models_for(netlist, [tmp_path / "mine.v",
+    (mine, mine_text), (cells, cells_text) = gls.models_for(netlist, [tmp_path / "mine.v",
                                                                      tmp_path / "cells.v"])
     assert (mine, cells) == ("mine.v", "cells.v")
     assert mine_text == "`timescale 1ns/1ps\nmodule MINE(output O); endmodule\n"
@@ -117,13 +117,13 @@ _MANIFEST = {"ports": [
 def test_check_netlist_ports(decls, message):
     netlist = f"module blk(clk, i_x__valid, i_x__ready, i_x__payload);\n{decls}endmodule\n"
     if message is None:
-        sim.check_netlist_ports(netlist, "blk", _MANIFEST, where="net.v")
+        gls.check_netlist_ports(netlist, "blk", _MANIFEST, where="net.v")
     else:
         with pytest.raises(HwgenError, match=message):
-            sim.check_netlist_ports(netlist, "blk", _MANIFEST, where="net.v")
+            gls.check_netlist_ports(netlist, "blk", _MANIFEST, where="net.v")
     with pytest.raises(HwgenError, match=r"^net\.v: no module 'other'; the netlist's top module "
                                          r"must keep the block's name$"):
-        sim.check_netlist_ports(netlist, "other", _MANIFEST, where="net.v")
+        gls.check_netlist_ports(netlist, "other", _MANIFEST, where="net.v")
 
 
 def test_yosys_share_of_an_overridden_yosys(tmp_path, monkeypatch):
@@ -134,7 +134,7 @@ def test_yosys_share_of_an_overridden_yosys(tmp_path, monkeypatch):
         exe.write_text(f"#!/bin/sh\n{body}\n")
         exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("YOSYS", str(tmp_path / "yosys"))
-    assert fpga.yosys_share() == share
+    assert tools.yosys_share() == share
 
 
 # -- real netlists (Yosys + Icarus) --
@@ -142,8 +142,7 @@ def test_yosys_share_of_an_overridden_yosys(tmp_path, monkeypatch):
 def _gate_run(tmp_path, target, **kwargs):
     info, cfg = load(SMALL)
     lines = []
-    res = sim.run(info, cfg, seed=1, netlist=target, workdir=tmp_path, progress=lines.append,
-                  **kwargs)
+    res = gls.run(info, cfg, target, seed=1, workdir=tmp_path, progress=lines.append, **kwargs)
     return res, lines
 
 
@@ -182,7 +181,7 @@ def test_broken_netlist_fails_the_build(tmp_path, monkeypatch):
 
     def broken(*args, **kwargs):
         net = real(*args, **kwargs)
-        _invert_output_bit(net, "o_c__payload", 3)      # bit 3 of C's first lane
+        _invert_output_bit(net.verilog, "o_c__payload", 3)      # bit 3 of C's first lane
         return net
 
     monkeypatch.setattr(fpga, "synth_netlist", broken)
@@ -199,7 +198,7 @@ def test_broken_netlist_fails_the_build(tmp_path, monkeypatch):
     assert m, msg
     assert int(m.group(1)) ^ int(m.group(2)) == 8               # exactly the inverted bit
     assert "\n" not in msg
-    assert any("running test_mxu.random_gemms" in line for line in lines)
+    assert any("running test_mxu.random_vectors" in line for line in lines)
     assert not any(line.startswith("[fpga] pnr") for line in lines)
     assert not (tmp_path / "top.bin").exists() and not (tmp_path / "report.json").exists()
 
@@ -207,7 +206,7 @@ def test_broken_netlist_fails_the_build(tmp_path, monkeypatch):
 @pytest.mark.fpga
 def test_wrong_cell_model_is_caught(tmp_path, monkeypatch):
     """A MULT18X18D model whose product is off by one in bit 1: the ECP5 check must fail."""
-    (good,) = [p for p in sim.primitive_models(Tech(family="ecp5")) if p.stem == "MULT18X18D"]
+    (good,) = [p for p in gls.primitive_models(Tech(family="ecp5")) if p.stem == "MULT18X18D"]
     text = good.read_text()
     assert text.count("endmodule") == 1
     # rename the real model and wrap it, flipping P1
@@ -235,12 +234,12 @@ module MULT18X18D #(parameter REG_INPUTA_CLK = "NONE", REG_INPUTA_CE = "CE0",
   assign {{{", ".join(f"P{i}" for i in reversed(range(36)))}}} = p ^ 36'd2;
 endmodule
 """)
-    monkeypatch.setattr(sim, "primitive_models", lambda tech: [wrong])
+    monkeypatch.setattr(gls, "primitive_models", lambda tech: [wrong])
     res, lines = _gate_run(tmp_path / "run", "ecp5-25k", testcase="corner_cases")
     assert not res["ok"]
     m = re.fullmatch(r"C: first mismatch at index \(0, 0\): expected (-?\d+), actual (-?\d+) "
                      r"\(\d+ mismatching in total\); all operands at the format minimum, largest "
-                     r"K \(M=1 K=\d+ N=2\), config mxu_ws_2x2_int8, test corner_cases, "
+                     r"K \(M=1 K=\d+ N=2\); config mxu_ws_2x2_int8, test corner_cases, "
                      r"HWGEN_SEED=1", res["mismatch"])
     assert m, res["mismatch"]
     assert sim.failure_summary(res) == res["mismatch"]

@@ -17,11 +17,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwgen.blocks.mxu import MXUConfig, golden
-from hwgen.blocks.mxu.golden import check_inputs, from_streams, n_transfers, naive, to_streams
-from hwgen.core.config import presets
+from hwgen.blocks.mxu import INFO, TENSORS, MXUConfig, golden, matmul
+from hwgen.blocks.mxu.golden import (
+    counts,
+    from_streams,
+    n_transfers,
+    naive,
+    rows_to_c,
+    to_streams,
+)
 
-MXU_PRESETS = sorted(p for p, (info, _) in presets().items() if info.name == "mxu")
+MXU_PRESETS = sorted(INFO.presets)
 
 
 # -- references --
@@ -175,7 +181,7 @@ EXACT = [
 def test_golden_exact_vs_naive(cfg, trial, rng):
     M, K, N = (int(v) for v in rng.integers(1, 17, size=3))
     A, B, D = random_inputs(cfg, rng, M, K, N, extreme=0.3 * trial, d_range=(-1000, 1000))
-    C = golden(cfg, A, B, D)
+    C = matmul(cfg, A, B, D)
     assert C.dtype == np.int64 and C.shape == (M, N)
     ref = naive(A, B, D)
     assert ref.min() >= cfg.acc_fmt.min and ref.max() <= cfg.acc_fmt.max   # nothing overflowed
@@ -190,7 +196,7 @@ def test_golden_exact_at_max_k_extremes(cfg):
     for av, bv in [(a.min, b.min), (a.min, b.max), (a.max, b.min), (a.max, b.max)]:
         A = np.full((2, K), av, dtype=np.int64)
         B = np.full((K, 3), bv, dtype=np.int64)
-        C = golden(cfg, A, B)
+        C = matmul(cfg, A, B)
         assert (C == K * av * bv).all()
         assert cfg.acc_fmt.min <= K * av * bv <= cfg.acc_fmt.max
 
@@ -227,7 +233,7 @@ def test_golden_overflow_vs_reference(case):
     cfg, M, K, N, seed = case
     rng = np.random.default_rng(seed)
     A, B, D = random_inputs(cfg, rng, M, K, N, extreme=0.7)
-    C = golden(cfg, A, B, D)
+    C = matmul(cfg, A, B, D)
     np.testing.assert_array_equal(C, ref_mxu(cfg, A, B, D))
     assert C.min() >= cfg.acc_fmt.min and C.max() <= cfg.acc_fmt.max
     if cfg.overflow == "wrap":
@@ -242,7 +248,7 @@ def test_overflow_actually_happens():
     rng = np.random.default_rng(7)
     cfg = MXUConfig(rows=2, cols=2, acc_width=16, overflow="saturate", max_k=32)
     A, B, _ = random_inputs(cfg, rng, 6, 12, 6, extreme=0.7)
-    assert (golden(cfg, A, B) != naive(A, B)).mean() > 0.3
+    assert (matmul(cfg, A, B) != naive(A, B)).mean() > 0.3
 
 
 def test_grouping_ws_vs_os():
@@ -257,26 +263,26 @@ def test_grouping_ws_vs_os():
     os_ = MXUConfig(rows=4, cols=1, a_type="int16", b_type="int16", acc_width=32,
                     overflow="saturate", dataflow="os")
     # ws: one exact group sum (65536), no saturation at all
-    assert golden(ws, a, b)[0, 0] == sum(prods) == 65536
+    assert matmul(ws, a, b)[0, 0] == sum(prods) == 65536
     # os: 2**30, then 2**31 saturates to 2**31 - 1, then two subtractions
     expect = (1 << 31) - 1 + prods[2] + prods[3]
-    assert golden(os_, a, b)[0, 0] == expect == 65535
+    assert matmul(os_, a, b)[0, 0] == expect == 65535
     for cfg in (ws, os_):
-        np.testing.assert_array_equal(golden(cfg, a, b), ref_mxu(cfg, a, b))
+        np.testing.assert_array_equal(matmul(cfg, a, b), ref_mxu(cfg, a, b))
 
 
 def test_bias_overflow():
     cfg = MXUConfig(rows=1, cols=1, acc_width=16, overflow="saturate", bias=True)
     A, B = np.array([[127]]), np.array([[127]])
-    assert golden(cfg, A, B, np.array([[32767]]))[0, 0] == 32767
+    assert matmul(cfg, A, B, np.array([[32767]]))[0, 0] == 32767
     cfg = MXUConfig(rows=1, cols=1, acc_width=16, overflow="wrap", bias=True)
-    assert golden(cfg, A, B, np.array([[32767]]))[0, 0] == 127 * 127 + 32767 - 65536
-    assert golden(cfg, A, B)[0, 0] == 127 * 127                 # D defaults to 0
+    assert matmul(cfg, A, B, np.array([[32767]]))[0, 0] == 127 * 127 + 32767 - 65536
+    assert matmul(cfg, A, B)[0, 0] == 127 * 127                 # D defaults to 0
 
 
 # -- the stream protocol --
 
-STREAM_CFGS = [presets()[p][1] for p in MXU_PRESETS] + [
+STREAM_CFGS = [INFO.presets[p] for p in MXU_PRESETS] + [
     MXUConfig(rows=3, cols=4, acc_depth=2, bias=True, max_m=64, max_k=64, max_n=64),
     MXUConfig(rows=1, cols=1, dataflow="os"),
     MXUConfig(rows=2, cols=3, dataflow="os", bias=True, acc_width=16, overflow="saturate"),
@@ -289,18 +295,19 @@ STREAM_CFGS = [presets()[p][1] for p in MXU_PRESETS] + [
 def test_streams_round_trip(cfg, shape, rng):
     M, K, N = shape
     A, B, D = random_inputs(cfg, rng, M, K, N, extreme=0.5)
-    C = golden(cfg, A, B, D)
-    s = to_streams(cfg, A, B, D)
-    counts = n_transfers(cfg, M, K, N)
-    assert len(s["i_a"]) == counts["i_a"] and len(s["i_w"]) == counts["i_w"]
-    assert len(s.get("i_d", [])) == counts["i_d"]
-    assert counts["macs"] == M * K * N
+    C = matmul(cfg, A, B, D)
+    s = to_streams(cfg, A=A, B=B, D=D)
+    n = n_transfers(cfg, M, K, N)
+    assert len(s["i_a"]) == n["i_a"] and len(s["i_w"]) == n["i_w"]
+    assert len(s.get("i_d", [])) == n["i_d"]
+    assert n["macs"] == M * K * N
     # the streams carry exactly the data the array needs (checked without golden)
     np.testing.assert_array_equal(stream_model(cfg, M, K, N, s), C)
     # C -> o_c transfers -> C, partial tiles included
     rows = fake_o_c(cfg, C)
-    assert len(rows) == counts["o_c"]
-    np.testing.assert_array_equal(from_streams(cfg, M, N, rows), C)
+    assert len(rows) == n["o_c"] == counts(cfg, A=A, B=B, D=D)["o_c"]
+    np.testing.assert_array_equal(from_streams(cfg, {"o_c": rows}, A=A, B=B, D=D)["C"], C)
+    np.testing.assert_array_equal(golden(cfg, A=A, B=B, D=D)["C"], C)
 
 
 def test_from_streams_errors():
@@ -308,20 +315,20 @@ def test_from_streams_errors():
     C = np.arange(12).reshape(4, 3)
     rows = fake_o_c(cfg, C)
     with pytest.raises(ValueError, match=r"^o_c: expected 4 transfers for M=4, N=3, got 3$"):
-        from_streams(cfg, 4, 3, rows[:3])
+        rows_to_c(cfg, 4, 3, rows[:3])
     bad = [dict(r) for r in rows]
     bad[0]["last"] = 1
     with pytest.raises(ValueError, match=r"^o_c transfer 0: last=1, expected 0$"):
-        from_streams(cfg, 4, 3, bad)
+        rows_to_c(cfg, 4, 3, bad)
     bad = [dict(r) for r in rows]
     bad[3]["last"] = 0
     with pytest.raises(ValueError, match=r"^o_c transfer 3: last=0, expected 1$"):
-        from_streams(cfg, 4, 3, bad)
+        rows_to_c(cfg, 4, 3, bad)
     bad = [dict(r) for r in rows]
     bad[1] = {"data": [3, 4, 5, 9], "last": 0}
     with pytest.raises(ValueError, match=r"^o_c transfer 1: lanes beyond N must be 0, "
                                          r"got \[9\]$"):
-        from_streams(cfg, 4, 3, bad)
+        rows_to_c(cfg, 4, 3, bad)
 
 
 # -- input validation --
@@ -333,32 +340,41 @@ BIAS = MXUConfig(rows=2, cols=2, acc_width=32, bias=True)
 @pytest.mark.parametrize(("cfg", "args", "message"), [
     (CFG, dict(A=np.zeros((2, 3)), B=np.zeros((3, 2), int)),
      r"A must be an integer array, not dtype float64"),
-    (CFG, dict(A=None, B=np.zeros((3, 2), int)), r"A must be an integer array, not dtype object"),
-    (CFG, dict(A=np.zeros(3, int), B=np.zeros((3, 2), int)), r"A must be 2-D, not shape \(3,\)"),
+    (CFG, dict(A=None, B=np.zeros((3, 2), int)),
+     r"missing array 'A' for block 'mxu' \(expected arrays: A, B, D\)"),
+    (CFG, dict(A=np.zeros(3, int), B=np.zeros((3, 2), int)),
+     r"A must be 2-D \(M, K\), not shape \(3,\)"),
     (CFG, dict(A=np.zeros((2, 3), int), B=np.zeros((3, 2, 1), int)),
-     r"B must be 2-D, not shape \(3, 2, 1\)"),
+     r"B must be 2-D \(K, N\), not shape \(3, 2, 1\)"),
     (CFG, dict(A=np.zeros((2, 3), int), B=np.zeros((4, 2), int)),
-     r"B must have K=3 rows to match A \(M×K = 2×3\), not shape \(4, 2\)"),
+     r"B must have shape \(K, N\) with K = 3 as in A \(2, 3\), not \(4, 2\)"),
     (CFG, dict(A=np.zeros((5, 3), int), B=np.zeros((3, 2), int)),
-     r"M must be in \[1, 4\] \(max_m\), not 5"),
+     r"A has M = 5 \(shape \(5, 3\)\); M must be in \[1, 4\] \(max_m\)"),
     (CFG, dict(A=np.zeros((2, 0), int), B=np.zeros((0, 2), int)),
-     r"K must be in \[1, 8\] \(max_k\), not 0"),
+     r"A has K = 0 \(shape \(2, 0\)\); K must be in \[1, 8\] \(max_k\)"),
     (CFG, dict(A=np.zeros((2, 9), int), B=np.zeros((9, 2), int)),
-     r"K must be in \[1, 8\] \(max_k\), not 9"),
+     r"A has K = 9 \(shape \(2, 9\)\); K must be in \[1, 8\] \(max_k\)"),
     (CFG, dict(A=np.zeros((2, 3), int), B=np.zeros((3, 5), int)),
-     r"N must be in \[1, 4\] \(max_n\), not 5"),
+     r"B has N = 5 \(shape \(3, 5\)\); N must be in \[1, 4\] \(max_n\)"),
     (CFG, dict(A=np.full((2, 3), 128), B=np.zeros((3, 2), int)),
-     r"A must hold int8 values in \[-128, 127\], found 128"),
-    (CFG, dict(A=np.zeros((2, 3), int), B=np.full((3, 2), -129)),
-     r"B must hold int8 values in \[-128, 127\], found -129"),
+     r"A must hold int8 values in \[-128, 127\], not 128 \(at A\[0, 0\]\)"),
+    (CFG, dict(A=np.zeros((2, 3), int), B=np.array([[0, 0], [0, -129], [0, 0]])),
+     r"B must hold int8 values in \[-128, 127\], not -129 \(at B\[1, 1\]\)"),
+    # regression: 2**63 in a uint64 array was reported as -9223372036854775808
+    (CFG, dict(A=np.array([[1, 2**63, 3]], dtype=np.uint64), B=np.zeros((3, 2), int)),
+     r"A must hold int8 values in \[-128, 127\], not 9223372036854775808 \(at A\[0, 1\]\)"),
     (CFG, dict(A=np.zeros((2, 3), int), B=np.zeros((3, 2), int), D=np.zeros((2, 2), int)),
      r"D given but the config has bias = false"),
     (BIAS, dict(A=np.zeros((2, 3), int), B=np.zeros((3, 2), int), D=np.zeros((2, 3), int)),
-     r"D must have shape \(2, 2\), not \(2, 3\)"),
+     r"D must have shape \(M, N\) with N = 2 as in B \(3, 2\), not \(2, 3\)"),
     (BIAS, dict(A=np.zeros((2, 3), int), B=np.zeros((3, 2), int), D=np.full((2, 2), 1 << 31)),
-     r"D must hold int32 values in \[-2147483648, 2147483647\], found 2147483648"),
+     r"D must hold int32 values in \[-2147483648, 2147483647\], not 2147483648 "
+     r"\(at D\[0, 0\]\)"),
 ])
 def test_input_validation(cfg, args, message):
-    for fn in (golden, to_streams, check_inputs):
+    """One validator (the block's ``TENSORS``) behind the golden model, the stream mapping and
+    ``hwgen sim --inputs``: it names the array, the rule and the offending value."""
+    for fn in (golden, to_streams, lambda cfg, **a: TENSORS.validate(cfg, a, block="mxu"),
+               lambda cfg, **a: INFO.check_inputs(cfg, a)):
         with pytest.raises(ValueError, match=rf"^{message}$"):
             fn(cfg, **args)

@@ -7,17 +7,17 @@ import pytest
 from amaranth.hdl import signed
 from amaranth.sim import Simulator
 
-from hwgen.blocks.mxu import MXU, golden, model
-from hwgen.blocks.mxu.golden import from_streams, to_streams
+from hwgen.blocks import load
+from hwgen.blocks.mxu import MXU, matmul, model
+from hwgen.blocks.mxu.golden import rows_to_c, to_streams
 from hwgen.blocks.mxu.pe import WSPE
-from hwgen.core.config import load
 from hwgen.testing import stream_get, stream_put
 
 
 def run_gemm(cfg, A, B, D=None, *, seed=0, gap=0.3, stall=0.3, timeout=200_000):
     """Simulate one GEMM; return (C from the hardware, cycles from cmd to last output)."""
     dut = MXU(cfg)
-    streams = to_streams(cfg, A, B, D)
+    streams = to_streams(cfg, A=A, B=B, D=D)
     M, N = A.shape[0], B.shape[1]
     rng = random.Random(seed)
     n_out = (N + cfg.cols - 1) // cfg.cols * M
@@ -47,7 +47,7 @@ def run_gemm(cfg, A, B, D=None, *, seed=0, gap=0.3, stall=0.3, timeout=200_000):
     sim.add_testbench(getter)
     sim.run_until(timeout * 1e-6)
     assert "rows" in result, "timed out waiting for o_c"
-    return from_streams(cfg, M, N, result["rows"]), result["cycles"]
+    return rows_to_c(cfg, M, N, result["rows"]), result["cycles"]
 
 
 def rand_case(cfg, rng, M, K, N):
@@ -73,7 +73,7 @@ def test_gemm_random_stalls(preset, shape):
     rng = np.random.default_rng(1)
     A, B, D = rand_case(cfg, rng, *shape)
     C, _ = run_gemm(cfg, A, B, D, seed=2)
-    np.testing.assert_array_equal(C, golden(cfg, A, B, D))
+    np.testing.assert_array_equal(C, matmul(cfg, A, B, D))
 
 
 @pytest.mark.parametrize("preset,shape", [
@@ -84,21 +84,15 @@ def test_gemm_random_stalls(preset, shape):
     ("mxu-4x4-int8-os", (8, 24, 8)),
 ])
 def test_cycles_match_model(preset, shape):
-    """With no stalls the measured cycle count equals the analytical model (within tolerance)."""
+    """With no stalls the measured cycle count equals the analytical model exactly (the cocotb
+    tier checks it again on every preset it simulates, on Icarus and Verilator)."""
     _, cfg = load(preset)
     A, B, D = rand_case(cfg, np.random.default_rng(5), *shape)
     C, cycles = run_gemm(cfg, A, B, D, gap=0, stall=0)
-    np.testing.assert_array_equal(C, golden(cfg, A, B, D))
+    np.testing.assert_array_equal(C, matmul(cfg, A, B, D))
     mdl = model(cfg, *shape)
-    tol = mdl["tolerance"]["abs"] + mdl["tolerance"]["rel"] * mdl["cycles"]
-    assert abs(cycles - mdl["cycles"]) <= tol, (cycles, mdl["cycles"])
-
-
-def test_steady_state_utilization():
-    """64×256×64 on 4×4: ≥ 95 % of the peak MACs/cycle (the issue's goal), measured."""
-    _, cfg = load("mxu-4x4-int8")
-    mdl = model(cfg, 64, 256, 64)
-    assert mdl["utilization"] >= 0.95
+    assert mdl["tolerance"] == {"abs": 0, "rel": 0.0}
+    assert cycles == mdl["cycles"]
 
 
 @pytest.mark.parametrize("lut", [False, True])

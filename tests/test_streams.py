@@ -8,8 +8,8 @@ from amaranth.lib import data
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hwgen.blocks import presets
 from hwgen.blocks.mxu import MXU
-from hwgen.core.config import presets
 from hwgen.core.streams import describe_layout, layout_width, pack, unpack
 
 STRUCT = data.StructLayout({"data": data.ArrayLayout(signed(5), 3), "last": 1})

@@ -1,18 +1,17 @@
-"""Block configs: frozen dataclasses, validation helpers, the block registry, TOML and presets."""
+"""Block configs: frozen dataclasses, validation helpers, TOML reading (no block is named here)."""
 
 import dataclasses
 import difflib
-import importlib
 import re
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .errors import HwgenError
 
-__all__ = ["BlockConfig", "BlockInfo", "register", "blocks", "get_block", "presets", "load",
-           "parse_overrides", "check_int", "check_choice", "check_bool", "check_name"]
+__all__ = ["BlockConfig", "parse_overrides", "read_toml", "did_you_mean", "check_int",
+           "check_choice", "check_bool", "check_name"]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -85,9 +84,8 @@ class BlockConfig:
         known = cls.fields()
         for key in data:
             if key not in known:
-                hint = difflib.get_close_matches(key, known, n=1)
-                hint = f" (did you mean {hint[0]!r}?)" if hint else ""
-                raise HwgenError(f"{where}: unknown key {key!r} for block {cls.block!r}{hint}; "
+                raise HwgenError(f"{where}: unknown key {key!r} for block {cls.block!r}"
+                                 f"{did_you_mean(key, known)}; "
                                  f"known keys: {', '.join(known)}")
         try:
             return cls(**data)
@@ -96,55 +94,6 @@ class BlockConfig:
 
     def replace(self, **changes):
         return self.from_dict({**self.to_dict(), **changes})
-
-
-@dataclasses.dataclass(frozen=True)
-class BlockInfo:
-    """What the registry knows of a block; see docs/ARCHITECTURE for the block contract."""
-
-    name: str
-    config: type                       # BlockConfig subclass
-    component: Callable                # cfg -> amaranth wiring.Component
-    golden: Callable                   # golden(cfg, **inputs) -> outputs
-    model: Callable                    # model(cfg, **shape) -> dict (cycles, utilization, ...)
-    presets: dict                      # preset name -> cfg
-    summary: str = ""
-
-
-_REGISTRY: dict[str, BlockInfo] = {}
-
-
-def register(info: BlockInfo) -> BlockInfo:
-    if info.name in _REGISTRY:
-        raise RuntimeError(f"block {info.name!r} registered twice")
-    _REGISTRY[info.name] = info
-    return info
-
-
-def _ensure_loaded():
-    importlib.import_module("hwgen.blocks")
-
-
-def blocks() -> dict[str, BlockInfo]:
-    _ensure_loaded()
-    return dict(_REGISTRY)
-
-
-def get_block(name: str) -> BlockInfo:
-    reg = blocks()
-    if name not in reg:
-        hint = difflib.get_close_matches(str(name), list(reg), n=1)
-        hint = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise HwgenError(f"unknown block {name!r}{hint}; known blocks: {', '.join(sorted(reg))}")
-    return reg[name]
-
-
-def presets() -> dict[str, tuple[BlockInfo, BlockConfig]]:
-    out = {}
-    for info in blocks().values():
-        for pname, cfg in info.presets.items():
-            out[pname] = (info, cfg)
-    return out
 
 
 def parse_overrides(items: Iterable[str]) -> dict:
@@ -168,11 +117,25 @@ _LINE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
 _END_RE = re.compile(r"\(at end of document\)")
 
 
-def _read_toml(path: Path) -> dict:
+def did_you_mean(word, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    hint = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict; ``HwgenError`` names the file (and line) of any problem."""
+    path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as e:
         raise HwgenError(f"cannot read config {str(path)!r}: {e.strerror}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise HwgenError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                         f"{e.start}); TOML files must be UTF-8") from e
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -188,44 +151,3 @@ def _read_toml(path: Path) -> dict:
             raise HwgenError(f"{path}:{last}: malformed TOML: {msg} (at the end of the file, "
                              f"line {last})") from e
         raise HwgenError(f"{path}: malformed TOML: {msg}") from e
-
-
-def load(source: str | Path, overrides: Iterable[str] | dict = ()) -> tuple[BlockInfo, Any]:
-    """Load a preset name or a TOML file, apply ``key=value`` overrides, validate.
-
-    Raises ``HwgenError`` with one line naming the file, key, value and allowed range.
-    """
-    if isinstance(overrides, dict):
-        over = dict(overrides)
-    else:
-        over = parse_overrides(overrides)
-    text = str(source)
-    known = presets()
-    if text in known:
-        info, cfg = known[text]
-        if not over:
-            return info, cfg
-        where = f"preset {text!r} with --set"
-        data = {**cfg.to_dict(), **over}
-    else:
-        path = Path(text)
-        if not path.suffix == ".toml" and not path.exists():
-            hint = difflib.get_close_matches(text, list(known), n=1)
-            hint = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise HwgenError(f"{text!r} is neither a preset nor a .toml file{hint}; "
-                             f"`hwgen list` shows the presets")
-        if not path.exists():
-            raise HwgenError(f"config file {text!r} does not exist")
-        data = _read_toml(path)
-        where = str(path)
-        if "block" not in data:
-            raise HwgenError(f"{where}: missing key 'block' "
-                             f"(one of: {', '.join(sorted(blocks()))})")
-        if over:
-            where += " with --set"
-        data = {**data, **over}
-    try:
-        info = get_block(data.get("block"))
-    except HwgenError as e:
-        raise HwgenError(f"{where}: {e}") from None
-    return info, info.config.from_dict(data, where=where)

@@ -1,1 +1,3 @@
-"""Flows that turn a config into artifacts: emit (Verilog + manifest), sim (cocotb), fpga."""
+"""Flows that turn a config into artifacts, lowest first (no flow imports a later one): tools,
+reports, emit (Verilog + manifest), synth (targets, Yosys), sim (cocotb), gls (gate level),
+harness (self-test top), fpga (bitstream)."""

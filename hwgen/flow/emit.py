@@ -12,7 +12,7 @@ from amaranth.lib import stream, wiring
 
 from .. import __version__
 from ..core.streams import describe_layout
-from ..templates import render
+from .templates import render
 
 __all__ = ["ports_of", "manifest", "to_verilog", "primitive_models", "emit", "write_atomically"]
 
@@ -56,11 +56,14 @@ def manifest(info, cfg, component) -> dict:
         "name": cfg.module_name,
         "top": cfg.module_name,
         "config": cfg.to_dict(),
-        "derived": component.derived() if hasattr(component, "derived") else {},
+        "describe": info.describe(cfg).line,
+        "derived": info.describe(cfg).facts,
         "clock": "clk",
         "reset": {"signal": "rst", "active": "high", "sync": True},
         "ports": ports_of(component),
         "model": info.model(cfg),
+        "tensors": info.tensors.describe(cfg),
+        "cycles_from": info.transactions.start,
     }
 
 

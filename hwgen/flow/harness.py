@@ -6,6 +6,7 @@ from amaranth.hdl import (
     ClockSignal,
     Const,
     Elaboratable,
+    Instance,
     Module,
     ResetSignal,
     Signal,
@@ -14,7 +15,7 @@ from amaranth.hdl import (
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["SelfTestTop", "Prbs"]
+__all__ = ["SelfTestTop", "Prbs", "BlackBox"]
 
 # x^31 + x^28 + 1 is primitive: a 31-bit Fibonacci LFSR with these taps has period 2^31 - 1.
 _CORE_WIDTH = 31
@@ -236,3 +237,36 @@ def _classify(block):
             raise TypeError(f"block member {name!r} must be a stream or a port, not {sig!r}")
         (streams_in if member.flow == wiring.In else streams_out).append(name)
     return streams_in, streams_out, ports_in, ports_out
+
+
+class BlackBox(wiring.Component):
+    """A stand-in for ``block`` that instantiates its module by name (``Instance``), so that a
+    design around it (the self-test top) is synthesized without the block, and the block's own
+    netlist is linked in afterwards, unchanged.
+
+    Ports and their Verilog names are those Amaranth gives the block's top module
+    (``i_a__payload``, ``clk``, ``rst``), so any netlist of the block fits.
+
+    Parameters
+    ----------
+    block : wiring.Component
+        The block (only its signature is used).
+    name : str
+        Its Verilog module name.
+    """
+
+    def __init__(self, block, *, name: str):
+        if not isinstance(block, wiring.Component):
+            raise TypeError(f"block must be a wiring.Component, not {block!r}")
+        self.name = name
+        super().__init__(block.signature)
+
+    def elaborate(self, platform):
+        m = Module()
+        ports = {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync")}
+        for path, member, value in self.signature.flatten(self):
+            prefix = "i_" if member.flow == wiring.In else "o_"
+            ports[prefix + "__".join(map(str, path))] = Value.cast(value)
+        m.submodules.block = Instance(self.name, **ports)
+        return m
+

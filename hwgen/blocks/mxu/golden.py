@@ -16,49 +16,27 @@ import math
 
 import numpy as np
 
-__all__ = ["golden", "naive", "check_inputs", "to_streams", "from_streams", "n_transfers"]
+from .tensors import TENSORS
+
+__all__ = ["golden", "matmul", "naive", "to_streams", "from_streams", "rows_to_c", "counts",
+           "n_transfers"]
 
 
-def check_inputs(cfg, A, B, D=None):
-    """Validate tensors against ``cfg``; ``ValueError`` names the array, expected and actual."""
-    def as_int(name, x):
-        x = np.asarray(x)
-        if x.dtype.kind not in "iub":
-            raise ValueError(f"{name} must be an integer array, not dtype {x.dtype}")
-        if x.ndim != 2:
-            raise ValueError(f"{name} must be 2-D, not shape {x.shape}")
-        return x.astype(np.int64)
-
-    A = as_int("A", A)
-    B = as_int("B", B)
-    M, K = A.shape
-    K2, N = B.shape
-    if K2 != K:
-        raise ValueError(f"B must have K={K} rows to match A (M×K = {M}×{K}), not shape {B.shape}")
-    for name, v, lim in (("M", M, cfg.max_m), ("K", K, cfg.max_k), ("N", N, cfg.max_n)):
-        if not 1 <= v <= lim:
-            raise ValueError(f"{name} must be in [1, {lim}] (max_{name.lower()}), not {v}")
-    cfg.a_fmt.check(A, "A")
-    cfg.b_fmt.check(B, "B")
-    if D is not None:
-        if not cfg.bias:
-            raise ValueError("D given but the config has bias = false")
-        D = as_int("D", D)
-        if D.shape != (M, N):
-            raise ValueError(f"D must have shape ({M}, {N}), not {D.shape}")
-        cfg.acc_fmt.check(D, "D")
-    elif cfg.bias:
-        D = np.zeros((M, N), dtype=np.int64)
+def _normalize(cfg, A, B, D):
+    """Validated int64 operands (``TENSORS``); D defaults to zeros for bias configs."""
+    arrays = TENSORS.validate(cfg, {"A": A, "B": B, "D": D}, block="mxu")
+    A, B, D = arrays["A"], arrays["B"], arrays.get("D")
+    if D is None and cfg.bias:
+        D = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
     return A, B, D
 
 
-def golden(cfg, A, B, D=None) -> np.ndarray:
+def matmul(cfg, A, B, D=None) -> np.ndarray:
     """C (M×N, int64) exactly as the hardware computes it; see the module docstring."""
-    A, B, D = check_inputs(cfg, A, B, D)
-    M, K = A.shape
-    N = B.shape[1]
+    A, B, D = _normalize(cfg, A, B, D)
+    K = A.shape[1]
     g = cfg.group
-    acc = np.zeros((M, N), dtype=np.int64)
+    acc = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
     fmt, mode = cfg.acc_fmt, cfg.overflow
     for k0 in range(0, K, g):
         part = A[:, k0:k0 + g] @ B[k0:k0 + g, :]          # exact: |part| < 2**40
@@ -66,6 +44,11 @@ def golden(cfg, A, B, D=None) -> np.ndarray:
     if D is not None:
         acc = fmt.overflow(acc + D, mode)
     return acc
+
+
+def golden(cfg, *, A, B, D=None) -> dict:
+    """The block contract's golden model: ``{"C": matmul(cfg, A, B, D)}``."""
+    return {"C": matmul(cfg, A, B, D)}
 
 
 def naive(A, B, D=None) -> np.ndarray:
@@ -89,14 +72,14 @@ def _lanes(vec, n):
     return out + [0] * (n - len(out))
 
 
-def to_streams(cfg, A, B, D=None) -> dict:
+def to_streams(cfg, *, A, B, D=None) -> dict:
     """The transfers the hardware expects, per input port, in its documented order.
 
     Returns ``{"i_cmd": [{"m":..,"k":..,"n":..}], "i_a": [[lanes]...], "i_w": [...],
     "i_d": [...] (bias only)}``. Unused lanes (beyond K, M or N in a partial tile) are sent as 0
     here; the hardware ignores them whatever their value.
     """
-    A, B, D = check_inputs(cfg, A, B, D)
+    A, B, D = _normalize(cfg, A, B, D)
     M, K = A.shape
     N = B.shape[1]
     R, C = cfg.rows, cfg.cols
@@ -130,7 +113,18 @@ def _out_tiles(cfg, M, N):
     return [(n0, m0, min(M, m0 + R)) for m0 in range(0, M, R) for n0 in range(0, N, C)]
 
 
-def from_streams(cfg, M: int, N: int, rows: list) -> np.ndarray:
+def from_streams(cfg, streams: dict, *, A, B, D=None) -> dict:
+    """``{"C": C}`` from the ``o_c`` transfers of the GEMM of ``A``, ``B`` (see ``rows_to_c``)."""
+    return {"C": rows_to_c(cfg, np.shape(A)[0], np.shape(B)[1], streams["o_c"])}
+
+
+def counts(cfg, *, A, B, D=None) -> dict:
+    """Output transfers of the GEMM of ``A``, ``B``: ``{"o_c": n}``."""
+    (M, K), N = np.shape(A), np.shape(B)[1]
+    return {"o_c": n_transfers(cfg, M, K, N)["o_c"]}
+
+
+def rows_to_c(cfg, M: int, N: int, rows: list) -> np.ndarray:
     """Reassemble C (M×N) from ``o_c`` transfers (dicts with ``data`` and ``last``).
 
     Raises ``ValueError`` if the count or ``last`` flags are wrong, or a lane beyond N is not 0.

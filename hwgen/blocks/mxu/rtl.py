@@ -31,7 +31,7 @@ class MXU(wiring.Component):
     o_c : Out, struct {data: array of C × acc_fmt, last}
         Rows of C in output order; lanes beyond N are 0; ``last`` marks the GEMM's final row.
 
-    The numerics are those of ``golden.golden``; cycle counts those of ``model.model``.
+    The numerics are those of ``golden.matmul``; cycle counts those of ``model.model``.
     """
 
     def __init__(self, cfg):
@@ -50,12 +50,6 @@ class MXU(wiring.Component):
         if cfg.bias:
             ports["i_d"] = In(stream.Signature(data.ArrayLayout(acc, C)))
         super().__init__(ports)
-
-    def derived(self) -> dict:
-        cfg = self.cfg
-        return {"a_fmt": cfg.a_fmt.name, "b_fmt": cfg.b_fmt.name, "acc_fmt": cfg.acc_fmt.name,
-                "psum_fmt": cfg.psum_fmt.name, "group": cfg.group,
-                "out_fifo_depth": cfg.out_fifo_depth, "dim_bits": cfg.dim_bits}
 
     def elaborate(self, platform):
         cfg = self.cfg

@@ -509,3 +509,26 @@ def test_flow_errors_are_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "hwgen.flow.fpga", mod)
     assert_error(capsys, ["fpga", SMALL, "--target", "ice40-up5k", "-o", tmp_path],
                  r"nextpnr-ice40 failed: ERROR: Max frequency not met \(log: x\.log\)")
+
+
+# -- demo (the flow faked) --
+
+def test_demo_runs_generate_bench_and_workload(capsys, tmp_path, fake_sim):
+    from hwgen.blocks import DEFAULT_PRESET, load
+
+    flow = fake_sim({**sim_result(1, 0), "cycles": 1234})
+    rc, out, err = run(capsys, "demo", "-o", tmp_path / "d")
+    assert rc == 0, err
+    info, cfg = load(DEFAULT_PRESET)
+    assert (tmp_path / "d" / f"{cfg.module_name}.v").is_file()
+    assert [kw["inputs"] for _, _, _, kw in flow.calls] == [None, tmp_path / "d" /
+                                                            "workload.npz"]
+    workload = next(r.workload for r in info.bench.sim if r.preset == DEFAULT_PRESET)
+    with np.load(tmp_path / "d" / "workload.npz") as npz:
+        expect = workload.make(cfg)
+        assert sorted(npz.files) == sorted(expect)
+        for k in expect:
+            np.testing.assert_array_equal(npz[k], expect[k])
+    est = info.model_for(cfg, info.check_inputs(cfg, expect))
+    assert f"  cycles: 1234 measured, {est['cycles']} modelled" in out
+    assert out.index("== 1. generate") < out.index("== 2.") < out.index(f"== 3. {workload.name}")

@@ -259,6 +259,8 @@ class BlackBox(wiring.Component):
         if not isinstance(block, wiring.Component):
             raise TypeError(f"block must be a wiring.Component, not {block!r}")
         self.name = name
+        # only its signature is wanted: the block is never elaborated here, and that is fine
+        block._MustUse__silence = True
         super().__init__(block.signature)
 
     def elaborate(self, platform):

@@ -226,14 +226,13 @@ class Testbench:
             await self.finish()
         return False
 
-    def budget(self, jobs: list[Job]) -> int:
-        """Cycles after which a missing output counts as a hang (generous: stalls and all)."""
+    def budget(self, jobs: list[Job], sent: list[int]) -> int:
+        """Cycles after which a missing output counts as a hang (generous: stalls and all);
+        ``sent``: the input transfers of each job."""
         total = 0
-        for job in jobs:
+        for job, n_in in zip(jobs, sent, strict=True):
             est = self.info.model_for(self.cfg, job.inputs).get("cycles", 0)
-            streams = self.info.transactions.to_streams(self.cfg, **job.inputs)
-            moved = sum(map(len, streams.values())) + sum(job.counts.values())
-            total += max(est, moved) + self.quiet_cycles
+            total += max(est, n_in + sum(job.counts.values())) + self.quiet_cycles
         worst = max(self.gap_prob, self.stall_prob)
         return int(4 * total / (1 - worst) ** 2) + 2000
 
@@ -246,7 +245,7 @@ class Testbench:
         """
         cfg, start = self.cfg, self.info.transactions.start
         per_port: dict[str, list] = {name: [] for name in self.drivers}
-        first_start = []
+        first_start, sent = [], []
         for job in jobs:
             job.inputs = self.info.check_inputs(cfg, job.inputs)
             job.check = check
@@ -256,6 +255,7 @@ class Testbench:
                     raise AssertionError(f"to_streams gave port {name!r}, which the design "
                                          f"does not have (ports: {', '.join(per_port)})")
             first_start.append(len(per_port.get(start, ())))
+            sent.append(sum(map(len, streams.values())))
             for name, items in streams.items():
                 per_port[name] += items
             self.scoreboard.expect(job)
@@ -263,7 +263,7 @@ class Testbench:
         for name, drv in self.drivers.items():
             if per_port[name]:
                 drv.start(per_port[name])
-        budget = self.budget(jobs)
+        budget = self.budget(jobs, sent)
         await self.scoreboard.wait(budget)
         for name, drv in self.drivers.items():
             if per_port[name]:

@@ -8,7 +8,6 @@ import logging
 import numpy as np
 from cocotb.triggers import Event, SimTimeoutError, with_timeout
 
-from hwgen.blocks import get_block
 from hwgen.core.tensors import write_npz
 
 from .clocking import clock, drive_edge, now, period_ns, reset, sample_point, wait_cycles
@@ -187,8 +186,7 @@ class Testbench:
         self.settings = settings if settings is not None else Settings.from_env()
         self.rng = test_rng(self.settings, test)
         self.man = Manifest()
-        self.info = info if info is not None else get_block(self.man.block)
-        self.cfg = self.info.config.from_dict(self.man.config, where=str(self.man.path))
+        self.info, self.cfg = self.man.block_config(info)
         self.gap_prob = self.settings.gap_prob if gap_prob is None else gap_prob
         self.stall_prob = self.settings.stall_prob if stall_prob is None else stall_prob
         self.log = dut._log

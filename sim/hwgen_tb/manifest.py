@@ -108,11 +108,12 @@ class Manifest:
     def has(self, name: str) -> bool:
         return name in self.ports
 
-    def block_config(self):
-        """``(info, cfg)``: the registry entry and the config object rebuilt from the manifest."""
+    def block_config(self, info=None):
+        """``(info, cfg)``: the block's ``BlockInfo`` (from the registry unless given) and the
+        config rebuilt from the manifest."""
         from hwgen.blocks import get_block
 
-        info = get_block(self.block)
+        info = info if info is not None else get_block(self.block)
         return info, info.config.from_dict(self.config, where=str(self.path))
 
     def check(self, dut) -> None:

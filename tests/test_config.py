@@ -36,13 +36,15 @@ def where(path):
 
 
 def to_toml(d: dict) -> str:
-    """A flat dict of str/bool/int as TOML (enough for block configs)."""
+    """A flat dict of str/bool/int/float as TOML (enough for block configs)."""
     lines = []
     for k, v in d.items():
         if isinstance(v, bool):
             lines.append(f"{k} = {'true' if v else 'false'}")
         elif isinstance(v, int):
             lines.append(f"{k} = {v}")
+        elif isinstance(v, float):
+            lines.append(f"{k} = {v!r}")
         else:
             lines.append(f'{k} = "{v}"')
     return "\n".join(lines) + "\n"

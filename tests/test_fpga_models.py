@@ -83,3 +83,159 @@ endmodule
             ai, bi = (a_r, b_r) if reg_in else (a, b)
             expect = (val(ai, signed_a) * val(bi, signed_b)) & ((1 << 36) - 1)
         assert got[i] == expect, (i, reg_in, reg_out, got[i], expect)
+
+
+def _dp16kd_ref(mode, ops, init):
+    """Python reference of the DP16KD model for the cycles ``ops``: the read data after each
+    edge as a bit string (MSB first, 'x' where a read collided with a write)."""
+    mem = list(init)
+    lat_a, lat_b, reg_b = "0" * 18, "0" * 36, "0" * 36
+    out = []
+
+    def bits(v, n):
+        return format(v, f"0{n}b")
+
+    for op in ops:
+        if mode == "pdp36":
+            wa, be, data, cea, ra, ceb, oce = op
+            rows_w = (2 * wa, 2 * wa + 1)
+            masks = [((0x3FE00 if be >> 1 & 1 else 0) | (0x1FF if be & 1 else 0)),
+                     ((0x3FE00 if be >> 3 & 1 else 0) | (0x1FF if be >> 2 & 1 else 0))]
+            halves = []
+            for h, r in enumerate((2 * ra, 2 * ra + 1)):
+                coll = masks[h] if cea and rows_w[h] == r else 0
+                s = bits(mem[r], 18)
+                halves.append("".join("x" if coll >> (17 - k) & 1 else s[k] for k in range(18)))
+            if ceb:
+                lat_new = halves[1] + halves[0]
+            else:
+                lat_new = lat_b
+            if oce:
+                reg_b = lat_b
+            lat_b = lat_new
+            if cea:
+                d = [data & 0x3FFFF, data >> 18]
+                for h, r in enumerate(rows_w):
+                    mem[r] = (mem[r] & ~masks[h]) | (d[h] & masks[h])
+            out.append((lat_b, reg_b))
+        else:                                   # tdp: port A 18-bit r/w, port B 9-bit read
+            wa, be, data, wea, wmode, rb = op
+            mask = (0x3FE00 if be >> 1 & 1 else 0) | (0x1FF if be & 1 else 0)
+            old = mem[wa]
+            new = (old & ~mask) | (data & mask)
+            if wea:
+                if wmode == "WRITETHROUGH":
+                    lat_a = bits(new, 18)
+                elif wmode == "READBEFOREWRITE":
+                    lat_a = bits(old, 18)
+            else:
+                lat_a = bits(old, 18)
+            row_b, hi = rb >> 1, rb & 1
+            s = bits(mem[row_b], 18)
+            coll = mask if wea and wa == row_b else 0
+            s = "".join("x" if coll >> (17 - k) & 1 else s[k] for k in range(18))
+            lat_b = "0" * 27 + (s[:9] if hi else s[9:])
+            if wea:
+                mem[wa] = new
+            out.append((lat_a, lat_b))
+    return out
+
+
+@pytest.mark.parametrize("outreg", [False, True])
+def test_dp16kd_model_pdp36(tmp_path, outreg):
+    """36-bit pseudo-dual port as Yosys maps it: byte-enabled writes on A, reads on B (NOREG or
+    OUTREG), INITVAL contents, and X on a read of a word written on the same edge."""
+    rng = random.Random(11)
+    init = [rng.randrange(1 << 18) if r < 16 or r >= 1008 else 0 for r in range(1024)]
+    ops = []
+    for _ in range(300):
+        wa = rng.choice([0, 1, 7, 511, rng.randrange(512)])
+        ra = wa if rng.random() < 0.1 else rng.choice([0, 1, 7, 504, 511, rng.randrange(512)])
+        ops.append((wa, rng.randrange(16), rng.randrange(1 << 36), int(rng.random() < 0.6), ra,
+                    int(rng.random() < 0.8), int(rng.random() < 0.8)))
+    inits = ", ".join(
+        f".INITVAL_{idx:02X}(320'h" + format(sum(init[idx * 16 + i] << (20 * i)
+                                                 for i in range(16)), "080x") + ")"
+        for idx in (0, 63))
+    drive = "\n".join(
+        f"    wa = 9'd{wa}; be = 4'h{be:x}; d = 36'h{d:09x}; cea = {cea}; ra = 9'd{ra}; "
+        f"ceb = {ceb}; oce = {oce}; @(posedge clk); #1 $display(\"%0d %b\", {i}, q);"
+        for i, (wa, be, d, cea, ra, ceb, oce) in enumerate(ops))
+    ada = ", ".join([f".ADA{i}(be[{i}])" for i in range(4)] + [".ADA4(1'b0)"]
+                    + [f".ADA{i + 5}(wa[{i}])" for i in range(9)])
+    adb = ", ".join([f".ADB{i}(1'b0)" for i in range(5)] + [f".ADB{i + 5}(ra[{i}])"
+                                                           for i in range(9)])
+    di = ", ".join([f".DIA{i}(d[{i}])" for i in range(18)] + [f".DIB{i}(d[{i + 18}])"
+                                                             for i in range(18)])
+    do = ", ".join([f".DOA{i}(q[{i}])" for i in range(18)] + [f".DOB{i}(q[{i + 18}])"
+                                                             for i in range(18)])
+    tb = f"""
+`timescale 1ns/1ps
+module tb;
+  reg clk = 0; always #5 clk = ~clk;
+  reg [8:0] wa = 0, ra = 0; reg [3:0] be = 0; reg [35:0] d = 0; reg cea = 0, ceb = 0, oce = 0;
+  wire [35:0] q;
+  DP16KD #(.DATA_WIDTH_A(36), .DATA_WIDTH_B(36), .REGMODE_B("{'OUTREG' if outreg else 'NOREG'}"),
+           .GSR("DISABLED"), .RESETMODE("ASYNC"), {inits}) dut (
+    {ada}, {adb}, {di}, {do}, .CLKA(clk), .CLKB(clk), .CEA(cea), .WEA(1'b1), .CEB(ceb),
+    .OCEB(oce), .WEB(1'b0), .RSTA(1'b0), .RSTB(1'b0), .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0),
+    .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0), .OCEA(1'b0));
+  initial begin
+{drive}
+    $finish;
+  end
+endmodule
+"""
+    lines = _run(tmp_path, tb, _model("DP16KD")).split()
+    got = [lines[i + 1] for i in range(0, len(lines), 2)]
+    want = [reg if outreg else lat for lat, reg in _dp16kd_ref("pdp36", ops, init)]
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g == w, f"cycle {i}: {ops[i]}: got {g}, expected {w}"
+    assert any("x" in w for w in want) and any("x" not in w and "1" in w for w in want)
+
+
+@pytest.mark.parametrize("wmode", ["NORMAL", "WRITETHROUGH", "READBEFOREWRITE"])
+def test_dp16kd_model_tdp(tmp_path, wmode):
+    """True dual port: A 18 bits wide reads and writes (byte enables on ADA1/ADA0, each write
+    mode), B 9 bits wide reads (ADB3 picks the byte) and collides with A's writes."""
+    rng = random.Random(5)
+    ops = []
+    for _ in range(300):
+        wa = rng.choice([0, 3, 1023, rng.randrange(1024)])
+        rb = 2 * wa + rng.randrange(2) if rng.random() < 0.15 else rng.randrange(2048)
+        ops.append((wa, rng.randrange(4), rng.randrange(1 << 18), int(rng.random() < 0.5),
+                    wmode, rb))
+    drive = "\n".join(
+        f"    wa = 10'd{wa}; be = 2'd{be}; d = 18'h{d:05x}; wea = {we}; rb = 11'd{rb}; "
+        f"@(posedge clk); #1 $display(\"%0d %b %b\", {i}, qa, qb);"
+        for i, (wa, be, d, we, _, rb) in enumerate(ops))
+    ada = ", ".join([".ADA0(be[0])", ".ADA1(be[1])", ".ADA2(1'b0)", ".ADA3(1'b0)"]
+                    + [f".ADA{i + 4}(wa[{i}])" for i in range(10)])
+    adb = ", ".join([".ADB0(1'b0)", ".ADB1(1'b0)", ".ADB2(1'b0)"]
+                    + [f".ADB{i + 3}(rb[{i}])" for i in range(11)])
+    di = ", ".join([f".DIA{i}(d[{i}])" for i in range(18)] + [f".DIB{i}(1'b0)"
+                                                             for i in range(18)])
+    do = ", ".join([f".DOA{i}(qa[{i}])" for i in range(18)] + [f".DOB{i}(qb[{i}])"
+                                                              for i in range(18)])
+    tb = f"""
+`timescale 1ns/1ps
+module tb;
+  reg clk = 0; always #5 clk = ~clk;
+  reg [9:0] wa = 0; reg [10:0] rb = 0; reg [1:0] be = 0; reg [17:0] d = 0; reg wea = 0;
+  wire [17:0] qa, qb;
+  DP16KD #(.DATA_WIDTH_A(18), .DATA_WIDTH_B(9), .WRITEMODE_A("{wmode}")) dut (
+    {ada}, {adb}, {di}, {do}, .CLKA(clk), .CLKB(clk), .CEA(1'b1), .WEA(wea), .CEB(1'b1),
+    .OCEA(1'b1), .OCEB(1'b1), .WEB(1'b0), .RSTA(1'b0), .RSTB(1'b0), .CSA0(1'b0), .CSA1(1'b0),
+    .CSA2(1'b0), .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0));
+  initial begin
+{drive}
+    $finish;
+  end
+endmodule
+"""
+    lines = _run(tmp_path, tb, _model("DP16KD")).split()
+    got = [(lines[i + 1], lines[i + 2]) for i in range(0, len(lines), 3)]
+    want = [(a, b[-18:]) for a, b in _dp16kd_ref("tdp", ops, [0] * 1024)]
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g == w, f"cycle {i}: {ops[i]}: got {g}, expected {w}"

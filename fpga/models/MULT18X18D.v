@@ -3,12 +3,14 @@
 // registers on A and B, an optional pipeline register and an optional output register, each
 // with its own clock / clock-enable / reset selection. Only what hwgen instantiates is modelled:
 // clock CLK0, clock enables CE0..CE3, resets RST0..RST3 (synchronous), SIGNEDA/SIGNEDB, P[35:0].
-// Cascade ports (SRIA/SRIB/ROA/ROB/ROC), C input and SOURCEA/SOURCEB (always 0 here) are not.
+// Cascade ports (SRIA/SRIB/ROA/ROB/ROC) and SOURCEA/SOURCEB (always 0 here) are not; the C
+// input is accepted (Yosys' DSP inference connects it) and ignored, as it is in multiply mode.
 // Unit-tested against a plain multiply in tests/test_fpga_models.py.
 `timescale 1ns/1ps
 module MULT18X18D (
     input A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15, A16, A17,
     input B0, B1, B2, B3, B4, B5, B6, B7, B8, B9, B10, B11, B12, B13, B14, B15, B16, B17,
+    input C0, C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13, C14, C15, C16, C17,
     input SIGNEDA, SIGNEDB, SOURCEA, SOURCEB,
     input CLK0, CLK1, CLK2, CLK3, CE0, CE1, CE2, CE3, RST0, RST1, RST2, RST3,
     output P0, P1, P2, P3, P4, P5, P6, P7, P8, P9, P10, P11, P12, P13, P14, P15, P16, P17,

@@ -1,0 +1,70 @@
+"""Softmax measures for ``bench/driver.py``: area and Fmax against the goals and the reference
+designs, cycles per row against the model, and the accuracy table (the rows themselves are
+``hwgen.blocks.softmax.BENCH``)."""
+
+from driver import met, num
+
+from hwgen.blocks.softmax import accuracy
+
+__all__ = ["measure", "report", "COLUMNS"]
+
+
+def measure(info, data: dict) -> None:
+    """Per FPGA row: LUT and Fmax against their goals (a row built at all fits its device);
+    per simulation row: cycles per row and elements per cycle, measured and modelled."""
+    for e in data["fpga"]:
+        if "fmax_mhz" not in e:
+            continue
+        goals = e["goals"]
+        e.update({
+            "lut_met": e["luts"] <= goals["lut"] if "lut" in goals else None,
+            "fmax_met": e["fmax_mhz"] >= goals["fmax_mhz"] if "fmax_mhz" in goals else None,
+            "fits": e["luts"] <= e["luts_available"] if e.get("luts_available") else True,
+        })
+    for s in data["sim"]:
+        rows, elements = s["model"].get("rows"), s["model"].get("elements")
+        if not rows:
+            continue
+        if s.get("cycles"):
+            s["cycles_per_row"] = s["cycles"] / rows
+            s["elements_per_cycle"] = elements / s["cycles"]
+        if s.get("model_cycles"):
+            s["model_cycles_per_row"] = s["model_cycles"] / rows
+
+
+COLUMNS = {
+    "fpga": [("fits", lambda e: met(e.get("fits"))),
+             ("LUT goal", lambda e: met(e.get("lut_met"))),
+             ("Fmax goal", lambda e: met(e.get("fmax_met")))],
+    "sim": [("cycles/row (sim)", lambda s: num(s.get("cycles_per_row"))),
+            ("cycles/row (model)", lambda s: num(s.get("model_cycles_per_row"))),
+            ("elements/cycle", lambda s: num(s.get("elements_per_cycle"), 2))],
+}
+
+
+def report(info, data: dict) -> str:
+    """The goals against the reference designs, then the accuracy of every preset against
+    float64 (``hwgen.blocks.softmax.accuracy``)."""
+    out = []
+    rows = [e for e in data["fpga"] if "fmax_mhz" in e and (e["goals"] or e["reference"])]
+    if rows:
+        out += ["## Against the reference designs and the goals", "",
+                "| config | target | reference LUT | reference Fmax | LUT | goal LUT | Fmax "
+                "| goal Fmax | fits |", "|---|---|--:|--:|--:|---|--:|---|---|"]
+        for e in rows:
+            ref, goal = e["reference"], e["goals"]
+            out.append(
+                f"| {e['config']} | {e['target']} | {num(ref.get('lut'))} | "
+                f"{num(ref.get('fmax_mhz'), unit=' MHz')} | {e['luts']} | "
+                f"≤ {num(goal.get('lut'))} {met(e['lut_met'])} | "
+                f"{num(e['fmax_mhz'], unit=' MHz')} | ≥ {num(goal.get('fmax_mhz'), unit=' MHz')} "
+                f"{met(e['fmax_met'])} | {met(e['fits'])} |")
+        out.append("")
+    presets = {name: info.presets[name] for name in sorted(info.presets)}
+    out += ["## Accuracy against float64", "",
+            "Every preset on each data set of `hwgen/blocks/softmax/accuracy.py` (errors in "
+            "output LSBs against float64 softmax of the same dequantized inputs; *floor mean* "
+            "is what perfect round-to-nearest would score on the same data; row sums in LSBs "
+            "from 2^F). ✗ marks a missed goal (listed below the table).", "",
+            accuracy.format_table(accuracy.table(presets))]
+    return "\n".join(out) + "\n"

@@ -27,16 +27,17 @@ ONLINE8 = PRESETS["softmax-16x2-q8-online"]
 
 # -- exp unit --
 
-def run_exp(cfg, ds) -> list[int]:
-    """Feed one d a cycle (with ``en`` toggling), return e for each."""
-    dut = ExpUnit(cfg)
+def run_exp(cfg, ds) -> list[tuple[int, int]]:
+    """Feed one d a cycle into ``ExpUnit(cfg, sum_extra, with_e0=True)`` with ``en`` toggling;
+    return (e, e0) for each."""
+    dut = ExpUnit(cfg, cfg.sum_extra, with_e0=True)
     out = []
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     pattern = random.Random(3)
 
     async def tb(ctx):
-        pending = []          # d values in the pipeline, oldest first (with their stage counts)
+        pending = []          # indices of the d values in the pipeline, oldest first
         i = 0
         while len(out) < len(ds):
             en = pattern.random() < 0.8
@@ -51,21 +52,27 @@ def run_exp(cfg, ds) -> list[int]:
                     pending.pop(0)
                 if len(pending) == EXP_LATENCY and pending[0] is not None \
                         and pending[0] == len(out):
-                    out.append(ctx.get(dut.e))
+                    out.append((ctx.get(dut.e), ctx.get(dut.e0)))
 
     sim.add_testbench(tb)
     sim.run()
     return out
 
 
+def check_exp(cfg, ds):
+    got = np.array(run_exp(cfg, ds))
+    d = np.array(ds)
+    np.testing.assert_array_equal(got[:, 0], exp2neg(cfg, d, cfg.sum_extra))
+    np.testing.assert_array_equal(got[:, 1], exp2neg(cfg, d, 0))
+
+
 @pytest.mark.parametrize("cfg", [F8, ONLINE8], ids=["safe-F8", "online-F8"])
 def test_exp_unit_exhaustive(cfg):
-    """Every d in [0, q_max·2^T] (≤ 2^16 values): the RTL equals exp2neg."""
+    """Every d in [0, q_max·2^T] (≤ 2^16 values): both outputs (the sum's word with X extra
+    bits and the normalize word) equal exp2neg."""
     top = cfg.q_max << cfg.t_frac
     assert top + 1 <= 1 << 16
-    ds = list(range(top + 1))
-    got = run_exp(cfg, ds)
-    np.testing.assert_array_equal(np.array(got), exp2neg(cfg, np.array(ds)))
+    check_exp(cfg, list(range(top + 1)))
 
 
 def test_exp_unit_sampled_interpolated():
@@ -76,8 +83,7 @@ def test_exp_unit_sampled_interpolated():
     seg = [j << (T - B) for j in range(1 << B)]
     ds = sorted({*seg, *(s - 1 for s in seg if s), *(s + 1 for s in seg),
                  *rng.integers(0, cfg.q_max << T, 3000).tolist(), 0, (cfg.q_max << T)})
-    got = run_exp(cfg, ds)
-    np.testing.assert_array_equal(np.array(got), exp2neg(cfg, np.array(ds)))
+    check_exp(cfg, ds)
 
 
 # -- reciprocal --

@@ -82,6 +82,7 @@ INFO = BlockInfo(
     describe=describe,
     bench=BENCH,
     cocotb_bench="softmax/test_softmax.py",
-    sim_presets=("softmax-64-int16", "softmax-64x4-int8", "softmax-16x2-q8-online"),
+    sim_presets=("softmax-64-int16", "softmax-64x4-int8", "softmax-16x2-q8-online",
+                 "softmax-4096-int32"),
     docs="docs/softmax.md",
 )

@@ -8,8 +8,10 @@ its passes as independent stages over them, so rows stream back to back:
   (``safe``) or the integer running max and rescaled running sum (``online``);
 * **sum** (``safe`` only) reads the bank, ``e = exp2neg(m − t)``, sums;
 * **divide** computes ``r = round(2^(E+P+Gs) / S)``, one quotient bit a cycle;
-* **emit** reads the bank again, ``p = min(2^F − 1, rsh(exp2neg(m − t) · r, E + P − F))``, and
-  drives ``o_p``; its pipeline stalls with ``o_p.ready``.
+* **emit** reads the bank again — ``safe``: the normalize exps the sum pass stored in a second
+  buffer; ``online``: t, and recomputes ``exp2neg(m − t)`` — and drives
+  ``p = min(2^F − 1, rsh(e · r, E + P − F))`` on ``o_p``; its pipeline stalls with
+  ``o_p.ready``.
 
 Every stage is in order; counters of rows done link them (a stage starts a row when the stage
 before has finished it; ingest starts one while fewer than ``buffers`` rows are in flight). The
@@ -22,10 +24,15 @@ from amaranth.lib.wiring import In, Out
 
 from .config import SoftmaxConfig
 
-__all__ = ["ExpUnit", "Reciprocal", "Softmax", "EXP_LATENCY", "FRONT_LATENCY"]
+__all__ = ["ExpUnit", "Reciprocal", "Softmax", "EXP_LATENCY", "FRONT_LATENCY", "max_levels"]
 
 EXP_LATENCY = 5      # registers from d to e
 FRONT_LATENCY = 3    # i_x transfer → x register → product register → t register
+
+
+def max_levels(lanes: int) -> int:
+    """Registered levels of the beat-max tree: ceil(log2 lanes)."""
+    return (lanes - 1).bit_length()
 
 
 def _rsh(value, s: int):
@@ -44,14 +51,19 @@ class ExpUnit(wiring.Component):
     d : In, unsigned(d_bits)
         ``d ≥ 0`` in units of 2^−T, clamped by the caller to at most ``q_max · 2^T``.
     e : Out, unsigned(E + extra + 1)
+    e0 : Out, unsigned(E + 1), with ``with_e0``
+        ``exp2neg(d, 0)`` of the same d, beside ``e`` (one table lookup, two final roundings).
     en : In(1)
         Advances the pipeline (tie to 1 for a free-running unit).
     """
 
-    def __init__(self, cfg: SoftmaxConfig, extra: int = 0):
+    def __init__(self, cfg: SoftmaxConfig, extra: int = 0, *, with_e0: bool = False):
         self.cfg = cfg
         self.extra = extra
-        super().__init__({"d": In(cfg.d_bits), "e": Out(cfg.e_frac + extra + 1), "en": In(1)})
+        ports = {"d": In(cfg.d_bits), "e": Out(cfg.e_frac + extra + 1), "en": In(1)}
+        if with_e0:
+            ports["e0"] = Out(cfg.e_frac + 1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -120,6 +132,13 @@ class ExpUnit(wiring.Component):
         with m.If(en):
             m.d.sync += e_r.eq((h + 1) >> 1)
         m.d.comb += self.e.eq(e_r)
+        if "e0" in self.signature.members:
+            h0 = Signal(g_d.shape().width)
+            m.d.comb += h0.eq((g_d >> (G - 1)) >> q_d)
+            e0_r = Signal(E + 1)
+            with m.If(en):
+                m.d.sync += e0_r.eq((h0 + 1) >> 1)
+            m.d.comb += self.e0.eq(e0_r)
         return m
 
 
@@ -243,8 +262,17 @@ class Softmax(wiring.Component):
         m.submodules.buf = buf = memory.Memory(
             shape=data.ArrayLayout(tfmt.shape, L), depth=NB << ab, init=[])
         wr = buf.write_port()
-        rd_out = buf.read_port(transparent_for=())
-        rd_sum = buf.read_port(transparent_for=()) if safe else None
+        if safe:
+            # the sum pass stores each element's normalize exp in a second buffer (same banks),
+            # so the emit pass needs no exp unit: t buffer ingest → sum, e buffer sum → emit
+            rd_sum = buf.read_port(transparent_for=())
+            m.submodules.ebuf = ebuf = memory.Memory(
+                shape=data.ArrayLayout(unsigned(cfg.e_frac + 1), L), depth=NB << ab, init=[])
+            wr_e = ebuf.write_port()
+            rd_out = ebuf.read_port(transparent_for=())
+        else:
+            rd_out = buf.read_port(transparent_for=())
+            rd_sum = wr_e = None
 
         d_len = Array(Signal(lenw, name=f"d_len{i}") for i in range(NB))
         d_beats = Array(Signal(nbeat_shape, name=f"d_beats{i}") for i in range(NB))
@@ -323,14 +351,24 @@ class Softmax(wiring.Component):
         m.d.comb += [wr.addr.eq(Cat(f3.beat, f3.bank)), wr.data.eq(t3),
                      wr.en.eq(f3.v & f3.we)]
 
-        # beat max over the valid lanes (registered), with the beat's tags and t
+        # beat max over the valid lanes: masked lanes to the minimum, then a tree of
+        # pairwise maxima, one register per level (MAX_LEVELS(lanes)), with the tags and t
         lo = Const(tfmt.min, tfmt.shape)
-        w1 = Signal(tag_layout)
-        bmax = Signal(tfmt.shape)
-        t_w1 = Signal.like(t3)
-        m.d.sync += [w1.eq(f3), t_w1.eq(t3),
-                     bmax.eq(_tree(lambda a, b: Mux(a > b, a, b),
-                                   [Mux(f3.mask[i] & f3.we, t3[i], lo) for i in range(L)]))]
+        level = [Signal(tfmt.shape, name=f"bm0_{i}") for i in range(L)]
+        w1 = Signal(tag_layout, name="w0")
+        t_w1 = Signal.like(t3, name="t_w0")
+        m.d.sync += [w1.eq(f3), t_w1.eq(t3)]
+        m.d.sync += [level[i].eq(Mux(f3.mask[i] & f3.we, t3[i], lo)) for i in range(L)]
+        for k in range(max_levels(L)):
+            nxt = [Signal(tfmt.shape, name=f"bm{k + 1}_{i}") for i in range((len(level) + 1) // 2)]
+            for i, sig in enumerate(nxt):
+                a = level[2 * i]
+                b = level[2 * i + 1] if 2 * i + 1 < len(level) else a
+                m.d.sync += sig.eq(Mux(a > b, a, b))
+            nw, nt = Signal(tag_layout, name=f"w{k + 1}"), Signal.like(t3, name=f"t_w{k + 1}")
+            m.d.sync += [nw.eq(w1), nt.eq(t_w1)]
+            level, w1, t_w1 = nxt, nw, nt
+        bmax = level[0]
 
         if safe:
             # running max; at the row's last beat the row's descriptor is written
@@ -347,8 +385,8 @@ class Softmax(wiring.Component):
 
         # ================================ sum (safe) ================================
         if safe:
-            self._pass_sum(m, rd_sum, d_len, d_beats, d_m, d_s, in_done, sum_start, sum_done,
-                           ab, bb, bump)
+            self._pass_sum(m, rd_sum, wr_e, d_len, d_beats, d_m, d_s, in_done, sum_start,
+                           sum_done, ab, bb, bump)
             ready_for_div = sum_done
         else:
             ready_for_div = in_done
@@ -468,36 +506,46 @@ class Softmax(wiring.Component):
         # read only what is issued (the data register holds otherwise): no idle read ever
         # touches a bank another stage writes
         m.d.comb += [rd.addr.eq(Cat(beat, bank)), rd.en.eq(issue)]
-        return issue, last, bank, load, self._lane_mask(rem)
+        return issue, last, bank, load, self._lane_mask(rem), beat
 
-    def _pass_sum(self, m, rd, d_len, d_beats, d_m, d_s, in_done, sum_start, sum_done, ab, bb,
-                  bump):
+    def _pass_sum(self, m, rd, wr_e, d_len, d_beats, d_m, d_s, in_done, sum_start, sum_done,
+                  ab, bb, bump):
         cfg = self.cfg
         L = cfg.lanes
-        issue, last, bank, load, mask = self._reader(m, "sum", rd, in_done, sum_start, d_len,
-                                                     d_beats, ab, bb, bump, Const(1))
-        mx = Signal(signed(cfg.t_fmt.width + 1), name="sum_m")
-        with m.If(load):
-            m.d.sync += mx.eq(_select(d_m, bank))
-        # stage 1: memory data; tags
-        v1, l1, b1, k1 = Signal(), Signal(), Signal(bb), Signal(L)
-        m.d.sync += [v1.eq(issue), l1.eq(last), b1.eq(bank), k1.eq(mask)]
-        # stage 2: d → exp units
-        v, lst, bk, mk = Signal(), Signal(), Signal(bb), Signal(L)
-        m.d.sync += [v.eq(v1), lst.eq(l1), bk.eq(b1), mk.eq(k1)]
-        es = []
+        issue, last, bank, load, mask, beat = self._reader(m, "sum", rd, in_done, sum_start,
+                                                           d_len, d_beats, ab, bb, bump, Const(1))
+        aw = ab + bb
+        # stage 1: memory data out; tags (the row's max travels with its beats)
+        v1, l1, b1, k1, a1 = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
+        m.d.sync += [v1.eq(issue), l1.eq(last), b1.eq(bank), k1.eq(mask),
+                     a1.eq(Cat(beat, bank))]
+        # stage 2: the memory data registered (block RAM clock-to-out is slow); the row's max
+        # is read by bank: ingest rewrites it only after emit has released the bank
+        v2, l2, b2, k2, a2 = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
+        t2 = Signal.like(rd.data, name="sum_t2")
+        m.d.sync += [v2.eq(v1), l2.eq(l1), b2.eq(b1), k2.eq(k1), t2.eq(rd.data), a2.eq(a1)]
+        m2 = _select(d_m, b2)
+        # stage 3: d → exp units (the sum's exp with X extra bits, and the normalize exp)
+        v, lst, bk, mk, ad = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
+        m.d.sync += [v.eq(v2), lst.eq(l2), bk.eq(b2), mk.eq(k2), ad.eq(a2)]
+        es, e0s = [], []
         for i in range(L):
-            unit = ExpUnit(cfg, cfg.sum_extra)
+            unit = ExpUnit(cfg, cfg.sum_extra, with_e0=True)
             m.submodules[f"sum_exp{i}"] = unit
             dd = Signal(cfg.d_bits, name=f"sum_d{i}")
-            m.d.sync += dd.eq(self._d_of(mx, rd.data[i]))
+            m.d.sync += dd.eq(self._d_of(m2, t2[i]))
             m.d.comb += [unit.d.eq(dd), unit.en.eq(1)]
             es.append(unit.e)
+            e0s.append(unit.e0)
         for s in range(EXP_LATENCY):
-            nv, nl, nb, nk = (Signal(name=f"sum_v{s}"), Signal(name=f"sum_l{s}"),
-                              Signal(bb, name=f"sum_b{s}"), Signal(L, name=f"sum_k{s}"))
-            m.d.sync += [nv.eq(v), nl.eq(lst), nb.eq(bk), nk.eq(mk)]
-            v, lst, bk, mk = nv, nl, nb, nk
+            nv, nl, nb, nk, na = (Signal(name=f"sum_v{s}"), Signal(name=f"sum_l{s}"),
+                                  Signal(bb, name=f"sum_b{s}"), Signal(L, name=f"sum_k{s}"),
+                                  Signal(aw, name=f"sum_a{s}"))
+            m.d.sync += [nv.eq(v), nl.eq(lst), nb.eq(bk), nk.eq(mk), na.eq(ad)]
+            v, lst, bk, mk, ad = nv, nl, nb, nk, na
+        # the normalize exps into the e buffer, same bank and beat
+        m.d.comb += [wr_e.addr.eq(ad), wr_e.en.eq(v)]
+        m.d.comb += [wr_e.data[i].eq(e0s[i]) for i in range(L)]
         # beat sum, then the row sum
         v4, l4, b4 = Signal(), Signal(), Signal(bb)
         esum = Signal(cfg.e_frac + cfg.sum_extra + 1 + (L - 1).bit_length())
@@ -520,14 +568,16 @@ class Softmax(wiring.Component):
         en = Signal(name="emit_en")
         v_out = Signal(name="emit_valid")
         m.d.comb += en.eq(~v_out | o.ready)
-        issue, last, bank, load, mask = self._reader(m, "emit", rd, div_done, out_start, d_len,
-                                                     d_beats, ab, bb, bump, en)
+        issue, last, bank, load, mask, _ = self._reader(m, "emit", rd, div_done, out_start,
+                                                        d_len, d_beats, ab, bb, bump, en)
+        online = cfg.algorithm == "online"
         mx = Signal(signed(cfg.t_fmt.width + 1), name="emit_m")
         rr = Signal(cfg.recip_bits, name="emit_r")
         lg = Signal(name="emit_long")
         with m.If(load):
-            m.d.sync += [mx.eq(_select(d_m, bank)), rr.eq(_select(d_r, bank)),
-                         lg.eq(_select(d_long, bank))]
+            m.d.sync += [rr.eq(_select(d_r, bank)), lg.eq(_select(d_long, bank))]
+            if online:
+                m.d.sync += mx.eq(_select(d_m, bank))
         with m.If(issue & last):
             m.d.sync += out_done.eq(out_done + 1)      # the bank's last read: release it
 
@@ -537,25 +587,39 @@ class Softmax(wiring.Component):
         m1 = Signal(signed(cfg.t_fmt.width + 1), name="emit_m1")
         with m.If(en):
             m.d.sync += [t1.v.eq(issue), t1.last.eq(last), t1.long.eq(lg), t1.mask.eq(mask),
-                         t1.r.eq(rr), m1.eq(mx)]
-        t2 = Signal(tag)
-        es = []
+                         t1.r.eq(rr)]
+            if online:
+                m.d.sync += m1.eq(mx)
+        # the memory data registered (block RAM clock-to-out is slow)
+        tq = Signal(tag)
+        mq = Signal.like(m1, name="emit_mq")
+        xq = Signal.like(rd.data, name="emit_xq")
         with m.If(en):
-            m.d.sync += t2.eq(t1)
-        for i in range(L):
-            unit = ExpUnit(cfg)
-            m.submodules[f"emit_exp{i}"] = unit
-            dd = Signal(cfg.d_bits, name=f"emit_d{i}")
+            m.d.sync += [tq.eq(t1), xq.eq(rd.data)]
+            if online:
+                m.d.sync += mq.eq(m1)
+        if cfg.algorithm == "safe":
+            # the e buffer holds the normalize exps the sum pass computed
+            es, tt = [xq[i] for i in range(L)], tq
+        else:
+            t2 = Signal(tag)
+            es = []
             with m.If(en):
-                m.d.sync += dd.eq(self._d_of(m1, rd.data[i]))
-            m.d.comb += [unit.d.eq(dd), unit.en.eq(en)]
-            es.append(unit.e)
-        tt = t2
-        for s in range(EXP_LATENCY):
-            nt = Signal(tag, name=f"emit_t{s}")
-            with m.If(en):
-                m.d.sync += nt.eq(tt)
-            tt = nt
+                m.d.sync += t2.eq(tq)
+            for i in range(L):
+                unit = ExpUnit(cfg)
+                m.submodules[f"emit_exp{i}"] = unit
+                dd = Signal(cfg.d_bits, name=f"emit_d{i}")
+                with m.If(en):
+                    m.d.sync += dd.eq(self._d_of(mq, xq[i]))
+                m.d.comb += [unit.d.eq(dd), unit.en.eq(en)]
+                es.append(unit.e)
+            tt = t2
+            for s in range(EXP_LATENCY):
+                nt = Signal(tag, name=f"emit_t{s}")
+                with m.If(en):
+                    m.d.sync += nt.eq(tt)
+                tt = nt
         # product e · r (registered), then round, saturate, mask → output register
         sh = cfg.e_frac + cfg.recip_frac - F
         tp = Signal(tag)

@@ -817,6 +817,12 @@ def test_input_validation_accepts_edges():
      r"log2\(e\) · 2\^T must stay within 60 bits\), not 65536"),
     (dict(in_type="int32", scale=45427.0, out_frac=10), ValueError,
      r"scale must be below 45426\.1 for in_type 'int32' and out_frac 10 \(.*\), not 45427\.0"),
+    (dict(in_type="q1.31", scale=2.0 ** -40, out_frac=8), ValueError,
+     r"scale must be at least 8\.26296e-08 for in_type 'q1\.31' and out_frac 8 \(the front "
+     r"end shifts by at most 60\), not 9\.094947017729282e-13"),
+    (dict(max_len=65536, exp_bits=28, algorithm="online"), ValueError,
+     r"exp_bits \(28\) is too large for max_len 65536 and out_frac 16: the reciprocal needs "
+     r"2\^65, at most 2\^60; lower exp_bits to at most 23 or use 0 \(auto\)"),
     (dict(out_frac=7), ValueError, r"out_frac must be in \[8, 16\], not 7"),
     (dict(out_frac=17), ValueError, r"out_frac must be in \[8, 16\], not 17"),
     (dict(algorithm="x"), ValueError, r"algorithm must be one of 'safe', 'online', not 'x'"),

@@ -15,6 +15,7 @@ LOG2E = 1.4426950408889634          # log2(e), the float64 value (math.log2(math
 K_BITS = 17                         # the front-end constant K lies in [2^16, 2^17)
 T_INT_MAX = 16                      # scores saturate at ±2^16 in base-2 units
 MAX_PRODUCT_BITS = 60               # the front-end product x · K (int64 in the golden model)
+MAX_SHIFT = 60                      # the front end's rounding shift
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -86,6 +87,18 @@ class SoftmaxConfig(BlockConfig):
         if self.exp_bits and self.exp_bits < lo:
             raise ValueError(f"exp_bits must be 0 (auto) or in [{lo}, 28] for out_frac "
                              f"{self.out_frac}, not {self.exp_bits!r}")
+        bottom = 2.0 ** (K_BITS - 1 - MAX_SHIFT) / (LOG2E * 2.0 ** (self.out_frac + 2
+                                                                    - fmt.frac))
+        if self.scale < bottom:
+            raise ValueError(f"scale must be at least {bottom:.6g} for in_type "
+                             f"{self.in_type!r} and out_frac {self.out_frac} (the front end "
+                             f"shifts by at most {MAX_SHIFT}), not {self.scale!r}")
+        z = self.e_frac + self.sum_extra + self.recip_frac + self.sum_guard + 1
+        if z > MAX_PRODUCT_BITS:
+            raise ValueError(f"exp_bits ({self.e_frac}) is too large for max_len "
+                             f"{self.max_len} and out_frac {self.out_frac}: the reciprocal "
+                             f"needs 2^{z}, at most 2^{MAX_PRODUCT_BITS}; lower exp_bits to at "
+                             f"most {self.e_frac - (z - MAX_PRODUCT_BITS)} or use 0 (auto)")
 
     def default_name(self) -> str:
         return (f"softmax_{self.algorithm}_{self.max_len}x{self.lanes}_"
@@ -129,12 +142,23 @@ class SoftmaxConfig(BlockConfig):
         return self.in_fmt.width + k.bit_length()
 
     @property
+    def t_range(self) -> tuple[int, int]:
+        """The base-2 scores the input range gives, before saturation."""
+        k, s = self.front
+        return ((self.in_fmt.min * k + (1 << s >> 1)) >> s,
+                (self.in_fmt.max * k + (1 << s >> 1)) >> s)
+
+    @property
+    def t_saturates(self) -> bool:
+        """Whether some input's score is beyond ``t_fmt`` (then the front end saturates)."""
+        lo, hi = self.t_range
+        return lo < self.t_fmt.min or hi > self.t_fmt.max
+
+    @property
     def t_fmt(self) -> NumFormat:
         """The base-2 score: signed, T fractional bits, saturated at ±2^16 (or narrower when
         the input range is)."""
-        k, s = self.front
-        lo = (self.in_fmt.min * k + (1 << s >> 1)) >> s
-        hi = (self.in_fmt.max * k + (1 << s >> 1)) >> s
+        lo, hi = self.t_range
         width = max(self.t_frac + 2, min(range_bits(lo, hi), T_INT_MAX + 1 + self.t_frac))
         return NumFormat(signed=True, width=width, frac=self.t_frac)
 
@@ -233,8 +257,10 @@ class SoftmaxConfig(BlockConfig):
 
     @property
     def buffer_bits(self) -> int:
-        """Bits of row-buffer memory (before any read-port duplication by synthesis)."""
-        return self.buffers * self.beats_max * self.lanes * self.t_fmt.width
+        """Bits of row-buffer memory: the t buffer, and for ``safe`` the e buffer of normalize
+        exps (``Q1.E``) the sum pass writes for the emit pass."""
+        word = self.t_fmt.width + (self.e_frac + 1 if self.algorithm == "safe" else 0)
+        return self.buffers * self.max_len * word
 
 
 _BASE = SoftmaxConfig()

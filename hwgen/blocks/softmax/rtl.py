@@ -27,6 +27,10 @@ from .config import SoftmaxConfig
 __all__ = ["ExpUnit", "Reciprocal", "Softmax", "EXP_LATENCY", "FRONT_LATENCY", "max_levels"]
 
 EXP_LATENCY = 5      # registers from d to e
+#: Tables without interpolation (F = 8: 65 or 129 entries) go to block RAM — their read is
+#: registered anyway, and in LUTs they cost about 60 a lane; the 33-entry interpolation tables
+#: stay in LUTs (block RAM's clock-to-out would precede the interpolation multiplier).
+_ROM_ATTRS = {"rom_style": "block"}
 FRONT_LATENCY = 3    # i_x transfer → x register → product register → t register
 
 
@@ -36,10 +40,11 @@ def max_levels(lanes: int) -> int:
 
 
 def _rsh(value, s: int):
-    """Round half up, then shift right by the constant ``s``."""
+    """Round half up, then shift right by the constant ``s``: ``((v >> (s−1)) + 1) >> 1``, the
+    same as ``(v + 2^(s−1)) >> s`` with an adder only as wide as the kept bits."""
     if s == 0:
         return value
-    return (value + (1 << (s - 1))) >> s
+    return ((value >> (s - 1)) + 1) >> 1
 
 
 class ExpUnit(wiring.Component):
@@ -88,8 +93,9 @@ class ExpUnit(wiring.Component):
                 m.d.sync += j_a.eq(_rsh(f, low))
 
         # stage B: table lookups (ROMs with a registered read)
-        m.submodules.tab = rom = memory.Memory(shape=range(tab[0] + 1), depth=len(tab),
-                                               init=tab)
+        m.submodules.tab = rom = memory.Memory(
+            shape=range(tab[0] + 1), depth=len(tab), init=tab,
+            attrs=None if cfg.interpolate else _ROM_ATTRS)
         rp = rom.read_port()
         m.d.comb += [rp.addr.eq(j_a), rp.en.eq(en)]
         a_b = rp.data
@@ -344,8 +350,9 @@ class Softmax(wiring.Component):
                 m.d.sync += in_bank.eq(bump(in_bank))
         m.d.sync += [f2.eq(f1), f3.eq(f2)]
         for i in range(L):
+            t = _rsh(p2[i], shift)
             m.d.sync += [p2[i].eq(x1[i] * k),
-                         t3[i].eq(_saturate(_rsh(p2[i], shift), tfmt))]
+                         t3[i].eq(_saturate(t, tfmt) if cfg.t_saturates else t)]
 
         # writer: t into the bank
         m.d.comb += [wr.addr.eq(Cat(f3.beat, f3.bank)), wr.data.eq(t3),
@@ -520,11 +527,12 @@ class Softmax(wiring.Component):
         m.d.sync += [v1.eq(issue), l1.eq(last), b1.eq(bank), k1.eq(mask),
                      a1.eq(Cat(beat, bank))]
         # stage 2: the memory data registered (block RAM clock-to-out is slow); the row's max
-        # is read by bank: ingest rewrites it only after emit has released the bank
+        # is read by bank (ingest rewrites it only after emit has released the bank)
         v2, l2, b2, k2, a2 = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
         t2 = Signal.like(rd.data, name="sum_t2")
-        m.d.sync += [v2.eq(v1), l2.eq(l1), b2.eq(b1), k2.eq(k1), t2.eq(rd.data), a2.eq(a1)]
-        m2 = _select(d_m, b2)
+        m2 = Signal.like(d_m[0], name="sum_m2")
+        m.d.sync += [v2.eq(v1), l2.eq(l1), b2.eq(b1), k2.eq(k1), t2.eq(rd.data), a2.eq(a1),
+                     m2.eq(_select(d_m, b1))]
         # stage 3: d → exp units (the sum's exp with X extra bits, and the normalize exp)
         v, lst, bk, mk, ad = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
         m.d.sync += [v.eq(v2), lst.eq(l2), bk.eq(b2), mk.eq(k2), ad.eq(a2)]

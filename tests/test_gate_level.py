@@ -85,14 +85,16 @@ def test_models_for_keeps_used_modules_and_their_children(tmp_path):
         "module MINE(output O); endmodule\n")
     (tmp_path / "mine.v").write_text("`timescale 1ns/1ps\nmodule MINE(output O); endmodule\n")
     netlist = "module top();\n  SB_LUT4 l (\n    .I0(x)\n  );\n  MINE m (\n  );\nendmodule\n"
-    (mine, mine_text), (cells, cells_text) = gls.models_for(netlist, [tmp_path / "mine.v",
-                                                                     tmp_path / "cells.v"])
+    (tmp_path / "other.v").write_text("`timescale 1ns/1ps\nmodule OTHER(output O); endmodule\n")
+    (mine, mine_text), (cells, cells_text) = gls.models_for(
+        netlist, [tmp_path / "mine.v", tmp_path / "other.v", tmp_path / "cells.v"])
     assert (mine, cells) == ("mine.v", "cells.v")
     assert mine_text == "`timescale 1ns/1ps\nmodule MINE(output O); endmodule\n"
     assert cells_text.count("module CHILD") == 1                # included twice, kept once
     assert "UNUSED" not in cells_text and "abc9_box" not in cells_text
     assert "module SB_LUT4" in cells_text and "`define KEEP 1" in cells_text
     assert "MINE" not in cells_text                             # the earlier file's wins
+    # other.v (no module the netlist uses) is left out altogether
 
 
 _MANIFEST = {"ports": [

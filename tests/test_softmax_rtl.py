@@ -253,11 +253,10 @@ def test_cycles_match_model(name, shape):
 
 
 def test_steady_state_throughput():
-    """Long rows back to back: one output beat every cycle within a row, and rows follow each
-    other with one idle cycle (the emit stage's load)."""
+    """Long rows back to back: one output beat every cycle, across row boundaries too (each
+    pass loads the next row while it issues the last beat of the current one)."""
     cfg = F16
     X = random_rows(cfg, np.random.default_rng(2), 6, cfg.max_len)["X"]
     res = check_unit(cfg, [(x, cfg.max_len) for x in X], gap=0.0, stall=0.0)
-    gaps = np.diff(res["out"])
-    assert set(gaps.tolist()) == {1, 2}
-    assert int((gaps == 2).sum()) == 5
+    assert set(np.diff(res["out"]).tolist()) == {1}
+    assert set(np.diff(res["in"]).tolist()) == {1}

@@ -86,7 +86,8 @@ def models_for(netlist: str, files: list[Path]) -> list[tuple[str, str]]:
     attributes (``(* ... *)``), which may belong to a dropped module. A module defined
     more than once (the ECP5 models include ``cells_ff.vh`` twice) is kept the first time, so an
     earlier file (hwgen's own models) wins. Unused models are dropped because Icarus cannot parse
-    some of them (ECP5's ``TRELLIS_COMB``, a nextpnr cell no netlist holds).
+    some of them (ECP5's ``TRELLIS_COMB``, a nextpnr cell no netlist holds); a file left with no
+    module is left out.
     """
     parsed = []                     # per file: [str | (module name, [lines])]
     bodies: dict[str, str] = {}
@@ -120,14 +121,16 @@ def models_for(netlist: str, files: list[Path]) -> list[tuple[str, str]]:
                 todo.append(ident)
     out, kept = [], set()
     for path, items in parsed:
-        lines = []
+        lines, mine = [], 0
         for item in items:
             if isinstance(item, str):
                 lines.append(item)
             elif item[0] in want and item[0] not in kept:
                 kept.add(item[0])
                 lines += item[1]
-        out.append((path.name, "\n".join(lines) + "\n"))
+                mine += 1
+        if mine:                    # a file none of whose modules is used is left out
+            out.append((path.name, "\n".join(lines) + "\n"))
     return out
 
 

@@ -252,8 +252,21 @@ class SoftmaxConfig(BlockConfig):
 
     @property
     def buffers(self) -> int:
-        """Row buffers: one per row in flight (ingest, [sum,] divide, emit)."""
-        return 4 if self.algorithm == "safe" else 3
+        """Row buffers (banks), one per row in flight: enough that a bank comes free as fast
+        as the slowest stage takes rows, so no stage waits for one (at least one per stage:
+        ingest, [sum,] divide, emit; at most 7).
+
+        A bank is held from a row's first beat in to its last beat read by emit:
+        ``n + 5 + L + n + 10 + (Q + 2) + n`` cycles (safe) or ``n + 13 + L + (Q + 2) + n``
+        (online) for n = ``beats_max``, L = ⌈log2 lanes⌉, Q = ``quotient_bits``; rows come
+        every ``max(n, Q + 2)`` cycles."""
+        n, q = self.beats_max, self.quotient_bits
+        lv = (self.lanes - 1).bit_length()
+        if self.algorithm == "safe":
+            held, stages = 3 * n + 5 + lv + 10 + q + 2, 4
+        else:
+            held, stages = 2 * n + 13 + lv + q + 2, 3
+        return min(7, max(stages, -(-held // max(n, q + 2))))
 
     @property
     def buffer_bits(self) -> int:

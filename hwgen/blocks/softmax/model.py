@@ -11,15 +11,17 @@ transfer. Each stage is in order and starts a row as soon as the stage before ha
   cycles after its last beat; the online sum ``INGEST_ONLINE`` + ⌈log2 lanes⌉ = 13 + ⌈log2
   lanes⌉ cycles after (front end 3, max 2 + one per tree level, exp 5, beat sum 1, sum 1,
   hand-off 1).
-* **sum** (safe): one cycle to load a row, then one beat a cycle; the sum is known
-  ``SUM_TAIL`` = 10 cycles after the last beat's read.
+* **sum** (safe): one cycle to load a row (overlapping the previous row's last beat), then one
+  beat a cycle; the sum is known ``SUM_TAIL`` = 10 cycles after the last beat's read.
 * **divide**: ``quotient_bits + 2`` cycles a row (start, one per quotient bit, write-back).
-* **emit**: one cycle to load, one beat a cycle; a beat leaves ``EMIT_TAIL_SAFE`` = 4 cycles
-  (safe: the stored exp) or ``EMIT_TAIL`` = 10 cycles (online: the exp again) after its read.
+* **emit**: one cycle to load (overlapping the previous row's last beat), one beat a cycle; a
+  beat leaves ``EMIT_TAIL_SAFE`` = 4 cycles (safe: the stored exp) or ``EMIT_TAIL`` = 10 cycles
+  (online: the exp again) after its read.
 
-So a row of ``n`` beats occupies a stage n + 1 cycles (ingest: n); throughput is one row per
-``max(n + 1, quotient_bits + 2)`` cycles, and a row's latency is ``2n + 24 + quotient_bits + ⌈log2
-lanes⌉`` (online) or ``3n + 20 + quotient_bits + ⌈log2 lanes⌉`` (safe) cycles.
+So a row of ``n`` beats occupies a stage n cycles; throughput is one row per
+``max(n, quotient_bits + 2)`` cycles (rows back to back, no bubble), and a row's latency is
+``2n + 24 + quotient_bits + ⌈log2 lanes⌉`` (online) or ``3n + 20 + quotient_bits + ⌈log2
+lanes⌉`` (safe) cycles.
 """
 
 import math
@@ -59,13 +61,13 @@ def schedule(cfg, rows: int, length: int) -> dict:
         ready = a_last + ingest_tail
         if cfg.algorithm == "safe":
             load = max(ready, sum_free)
-            sum_free = load + nb + 1
+            sum_free = load + nb
             ready = load + nb + SUM_TAIL
         start = max(ready, div_free)
         div_free = start + qw + 2
         ready = start + qw + 2
         load = max(ready, emit_free)
-        emit_free = load + nb + 1
+        emit_free = load + nb
         last_read.append(load + nb)
         out_last.append(load + nb + emit_tail)
     return {"out_last": out_last, "last_read": last_read}
@@ -80,7 +82,7 @@ def model(cfg, rows=None, length=None) -> dict:
     out = {"tolerance": TOLERANCE, "lanes": cfg.lanes, "buffers": cfg.buffers,
            "pipeline_latency": tail + qw + 2 + 1 + (EMIT_TAIL_SAFE if cfg.algorithm == "safe"
                                                     else EMIT_TAIL),
-           "row_interval_max_len": max(nb + 1, qw + 2),
+           "row_interval_max_len": max(nb, qw + 2),
            "buffer_bits": cfg.buffer_bits}
     if rows is None:
         return out

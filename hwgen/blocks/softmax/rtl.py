@@ -491,7 +491,9 @@ class Softmax(wiring.Component):
 
     # -- a reader over one bank: issue beats, with the row's descriptor latched --
     def _reader(self, m, prefix, rd, ready, start_ctr, d_len, d_beats, ab, bb, bump, en):
-        """State of a pass over a bank: returns (issue, beat tags dict, bank, row signals)."""
+        """A pass over the banks, one row after another: returns ``(issue, last, bank, load,
+        lane mask, beat, next bank)``; ``load`` (the next row's descriptor is read from the
+        next bank) may coincide with the current row's last issue."""
         L = self.cfg.lanes
         active = Signal(name=f"{prefix}_active")
         bank = Signal(bb, name=f"{prefix}_bank")
@@ -501,26 +503,30 @@ class Softmax(wiring.Component):
         load = Signal(name=f"{prefix}_load")
         issue = Signal(name=f"{prefix}_issue")
         last = Signal(name=f"{prefix}_last")
-        m.d.comb += [load.eq(~active & (ready != start_ctr)), issue.eq(active & en),
-                     last.eq(beat == nbeats - 1)]
-        with m.If(load):
-            m.d.sync += [active.eq(1), beat.eq(0), nbeats.eq(_select(d_beats, bank)),
-                         rem.eq(_select(d_len, bank)), start_ctr.eq(start_ctr + 1)]
+        # the next row loads while the last beat of this one is issued: rows back to back
+        done = Signal(name=f"{prefix}_done")
+        nxt = Signal(bb, name=f"{prefix}_next_bank")
+        m.d.comb += [issue.eq(active & en), last.eq(beat == nbeats - 1),
+                     done.eq(issue & last), nxt.eq(Mux(done, bump(bank), bank)),
+                     load.eq((~active | done) & (ready != start_ctr))]
         with m.If(issue):
             m.d.sync += [beat.eq(beat + 1), rem.eq(Mux(rem > L, rem - L, 0))]
             with m.If(last):
-                m.d.sync += [active.eq(0), bank.eq(bump(bank))]
+                m.d.sync += [active.eq(0), bank.eq(nxt)]
+        with m.If(load):
+            m.d.sync += [active.eq(1), beat.eq(0), nbeats.eq(_select(d_beats, nxt)),
+                         rem.eq(_select(d_len, nxt)), start_ctr.eq(start_ctr + 1)]
         # read only what is issued (the data register holds otherwise): no idle read ever
         # touches a bank another stage writes
         m.d.comb += [rd.addr.eq(Cat(beat, bank)), rd.en.eq(issue)]
-        return issue, last, bank, load, self._lane_mask(rem), beat
+        return issue, last, bank, load, self._lane_mask(rem), beat, nxt
 
     def _pass_sum(self, m, rd, wr_e, d_len, d_beats, d_m, d_s, in_done, sum_start, sum_done,
                   ab, bb, bump):
         cfg = self.cfg
         L = cfg.lanes
-        issue, last, bank, load, mask, beat = self._reader(m, "sum", rd, in_done, sum_start,
-                                                           d_len, d_beats, ab, bb, bump, Const(1))
+        issue, last, bank, load, mask, beat, _ = self._reader(
+            m, "sum", rd, in_done, sum_start, d_len, d_beats, ab, bb, bump, Const(1))
         aw = ab + bb
         # stage 1: memory data out; tags (the row's max travels with its beats)
         v1, l1, b1, k1, a1 = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
@@ -576,16 +582,16 @@ class Softmax(wiring.Component):
         en = Signal(name="emit_en")
         v_out = Signal(name="emit_valid")
         m.d.comb += en.eq(~v_out | o.ready)
-        issue, last, bank, load, mask, _ = self._reader(m, "emit", rd, div_done, out_start,
-                                                        d_len, d_beats, ab, bb, bump, en)
+        issue, last, bank, load, mask, _, nxt = self._reader(
+            m, "emit", rd, div_done, out_start, d_len, d_beats, ab, bb, bump, en)
         online = cfg.algorithm == "online"
         mx = Signal(signed(cfg.t_fmt.width + 1), name="emit_m")
         rr = Signal(cfg.recip_bits, name="emit_r")
         lg = Signal(name="emit_long")
         with m.If(load):
-            m.d.sync += [rr.eq(_select(d_r, bank)), lg.eq(_select(d_long, bank))]
+            m.d.sync += [rr.eq(_select(d_r, nxt)), lg.eq(_select(d_long, nxt))]
             if online:
-                m.d.sync += mx.eq(_select(d_m, bank))
+                m.d.sync += mx.eq(_select(d_m, nxt))
         with m.If(issue & last):
             m.d.sync += out_done.eq(out_done + 1)      # the bank's last read: release it
 

@@ -503,18 +503,22 @@ class Softmax(wiring.Component):
         load = Signal(name=f"{prefix}_load")
         issue = Signal(name=f"{prefix}_issue")
         last = Signal(name=f"{prefix}_last")
-        # the next row loads while the last beat of this one is issued: rows back to back
+        # the next row loads while the last beat of this one is issued: rows back to back.
+        # ``last`` is a register (is the next issued beat the row's last?), so the load path
+        # starts at a flip-flop, not at a compare
         done = Signal(name=f"{prefix}_done")
         nxt = Signal(bb, name=f"{prefix}_next_bank")
-        m.d.comb += [issue.eq(active & en), last.eq(beat == nbeats - 1),
-                     done.eq(issue & last), nxt.eq(Mux(done, bump(bank), bank)),
+        m.d.comb += [issue.eq(active & en), done.eq(issue & last),
+                     nxt.eq(Mux(done, bump(bank), bank)),
                      load.eq((~active | done) & (ready != start_ctr))]
         with m.If(issue):
-            m.d.sync += [beat.eq(beat + 1), rem.eq(Mux(rem > L, rem - L, 0))]
+            m.d.sync += [beat.eq(beat + 1), rem.eq(Mux(rem > L, rem - L, 0)),
+                         last.eq(beat + 2 == nbeats)]
             with m.If(last):
                 m.d.sync += [active.eq(0), bank.eq(nxt)]
         with m.If(load):
-            m.d.sync += [active.eq(1), beat.eq(0), nbeats.eq(_select(d_beats, nxt)),
+            n_next = _select(d_beats, nxt)
+            m.d.sync += [active.eq(1), beat.eq(0), nbeats.eq(n_next), last.eq(n_next == 1),
                          rem.eq(_select(d_len, nxt)), start_ctr.eq(start_ctr + 1)]
         # read only what is issued (the data register holds otherwise): no idle read ever
         # touches a bank another stage writes

@@ -213,11 +213,13 @@ def test_presets_random_stalls(name):
 @given(lanes=st.sampled_from([1, 2, 4, 8]), beats=st.integers(1, 9),
        in_type=st.sampled_from(["q4.4", "int8", "q8.8", "q2.10", "int32"]),
        scale=st.sampled_from([1.0, 0.125, 2.0 ** -14, 3.7]), out_frac=st.integers(8, 16),
-       algorithm=st.sampled_from(["safe", "online"]), seed=st.integers(0, 1000))
-def test_random_configs(lanes, beats, in_type, scale, out_frac, algorithm, seed):
-    """Random legal configs (incl. 1-beat rows, int32 inputs, odd F): equal to golden."""
+       algorithm=st.sampled_from(["safe", "online"]), row_buffers=st.sampled_from([0, 1, 2, 7]),
+       seed=st.integers(0, 1000))
+def test_random_configs(lanes, beats, in_type, scale, out_frac, algorithm, row_buffers, seed):
+    """Random legal configs (incl. 1-beat rows, int32 inputs, odd F, 1 to 7 rows in flight):
+    equal to golden."""
     cfg = SoftmaxConfig(lanes=lanes, max_len=lanes * beats, in_type=in_type, scale=scale,
-                        out_frac=out_frac, algorithm=algorithm)
+                        out_frac=out_frac, algorithm=algorithm, row_buffers=row_buffers)
     rng = np.random.default_rng(seed)
     check_unit(cfg, random_job(cfg, rng, 5, long_rows=True), seed=seed)
 
@@ -235,11 +237,14 @@ def test_extreme_inputs():
 
 
 @pytest.mark.parametrize("name", ["softmax-64-int16", "softmax-64x4-int8",
-                                  "softmax-16x2-q8-online"])
+                                  "softmax-16x2-q8-online", "softmax-64-int16/1",
+                                  "softmax-16x2-q8-online/2"])
 @pytest.mark.parametrize("shape", [(1, 1), (3, 1), (5, None), (6, "half"), (4, "odd")])
 def test_cycles_match_model(name, shape):
-    """No stalls: cycles from the first input transfer to the last output equal model()."""
-    cfg = PRESETS[name]
+    """No stalls: cycles from the first input transfer to the last output equal model()
+    (also with fewer rows in flight: ``preset/row_buffers``)."""
+    preset, _, rb = name.partition("/")
+    cfg = PRESETS[preset].replace(row_buffers=int(rb or 0))
     rows, n = shape
     n = {None: cfg.max_len, "half": cfg.max_len // 2 + 1,
          "odd": min(cfg.max_len, 2 * cfg.lanes + 1)}.get(n, n)

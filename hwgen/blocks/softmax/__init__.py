@@ -29,6 +29,8 @@ def describe(cfg: SoftmaxConfig) -> Description:
     parts += [f"out=uq0.{cfg.out_frac}", f"algorithm={cfg.algorithm}"]
     if cfg.exp_bits:
         parts.append(f"exp_bits={cfg.exp_bits}")
+    if cfg.row_buffers:
+        parts.append(f"row_buffers={cfg.row_buffers}")
     k, shift = cfg.front
     facts = {"in_fmt": cfg.in_fmt.name, "front_K": k, "front_shift": shift,
              "t_fmt": cfg.t_fmt.name, "exp_word": f"uq1.{cfg.e_frac}",
@@ -59,12 +61,21 @@ BENCH = BenchRows(
                 reference={"lut": 5604, "fmax_mhz": 57.5}, goals={"lut": 2000, "fmax_mhz": 115}),
         FpgaRow(preset="softmax-64x4-int8", target="ice40-up5k", freq_mhz=40,
                 goals={"fits": 1}),
+        # one row in flight: the area end of the throughput/area trade
+        FpgaRow(preset="softmax-64-int16", target="ecp5-25k", freq_mhz=120,
+                overrides={"row_buffers": 1},
+                reference={"lut": 480, "fmax_mhz": 51}, goals={"lut": 480, "fmax_mhz": 102}),
+        FpgaRow(preset="softmax-64x4-int8", target="ecp5-25k", freq_mhz=120,
+                overrides={"row_buffers": 1},
+                reference={"lut": 5604, "fmax_mhz": 57.5}, goals={"lut": 2000, "fmax_mhz": 115}),
     ),
     sim=(
         SimRow(preset="softmax-64-int16", workload=ROWS_64),
         SimRow(preset="softmax-64x4-int8", workload=ROWS_64),
         SimRow(preset="softmax-16x2-q8-online", workload=ROWS_64),
         SimRow(preset="softmax-4096-int32", workload=ROWS_4),
+        SimRow(preset="softmax-64-int16", workload=ROWS_64, overrides={"row_buffers": 1}),
+        SimRow(preset="softmax-64x4-int8", workload=ROWS_64, overrides={"row_buffers": 1}),
     ),
 )
 

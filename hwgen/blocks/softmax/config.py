@@ -45,6 +45,10 @@ class SoftmaxConfig(BlockConfig):
     exp_bits : int
         E, fractional bits of the exp word (``e = 2^(t−max)`` in ``Q1.E``); 0 = the smallest
         that meets the accuracy goals for ``out_frac`` and ``max_len``.
+    row_buffers : int
+        Rows in flight (banks of the row buffers), 1…7; 0 = enough that no stage waits for a
+        bank (``buffers``). Fewer trade throughput for area: with 1 the passes run one after
+        another on one row (about 3n cycles a row for ``safe``) and one row descriptor remains.
     """
 
     block = "softmax"
@@ -55,6 +59,7 @@ class SoftmaxConfig(BlockConfig):
     out_frac: int = 16
     algorithm: str = "safe"
     exp_bits: int = 0
+    row_buffers: int = 0
 
     def __post_init__(self):
         super().__post_init__()
@@ -83,6 +88,7 @@ class SoftmaxConfig(BlockConfig):
                              f"out_frac {self.out_frac} (x · scale · log2(e) · 2^T must stay "
                              f"within {MAX_PRODUCT_BITS} bits), not {self.scale!r}")
         check_int("exp_bits", self.exp_bits, 0, 28)
+        check_int("row_buffers", self.row_buffers, 0, 7)
         lo = self.out_frac
         if self.exp_bits and self.exp_bits < lo:
             raise ValueError(f"exp_bits must be 0 (auto) or in [{lo}, 28] for out_frac "
@@ -101,8 +107,9 @@ class SoftmaxConfig(BlockConfig):
                              f"most {self.e_frac - (z - MAX_PRODUCT_BITS)} or use 0 (auto)")
 
     def default_name(self) -> str:
+        rb = f"_rb{self.row_buffers}" if self.row_buffers else ""
         return (f"softmax_{self.algorithm}_{self.max_len}x{self.lanes}_"
-                f"{self.in_fmt.name.replace('.', '_')}_q{self.out_frac}")
+                f"{self.in_fmt.name.replace('.', '_')}_q{self.out_frac}{rb}")
 
     # -- derived values (RTL, golden model and testbench read these; none recomputes them) --
     @property
@@ -252,14 +259,16 @@ class SoftmaxConfig(BlockConfig):
 
     @property
     def buffers(self) -> int:
-        """Row buffers (banks), one per row in flight: enough that a bank comes free as fast
-        as the slowest stage takes rows, so no stage waits for one (at least one per stage:
-        ingest, [sum,] divide, emit; at most 7).
+        """Row buffers (banks), one per row in flight: ``row_buffers`` if set, else enough that
+        a bank comes free as fast as the slowest stage takes rows, so no stage waits for one (at
+        least one per stage: ingest, [sum,] divide, emit; at most 7).
 
         A bank is held from a row's first beat in to its last beat read by emit:
         ``n + 5 + L + n + 10 + (Q + 2) + n`` cycles (safe) or ``n + 13 + L + (Q + 2) + n``
         (online) for n = ``beats_max``, L = ⌈log2 lanes⌉, Q = ``quotient_bits``; rows come
         every ``max(n, Q + 2)`` cycles."""
+        if self.row_buffers:
+            return self.row_buffers
         n, q = self.beats_max, self.quotient_bits
         lv = (self.lanes - 1).bit_length()
         if self.algorithm == "safe":

@@ -85,6 +85,31 @@ endmodule
         assert got[i] == expect, (i, reg_in, reg_out, got[i], expect)
 
 
+def _pins(port: str, exprs) -> str:
+    """``.PORT0(e0), .PORT1(e1), ...`` for the bits of a primitive's bus."""
+    return ", ".join(f".{port}{i}({e})" for i, e in enumerate(exprs))
+
+
+def _dp16kd_run(tmp_path, decls: str, params: str, pins: list[str], drive: str) -> list[str]:
+    """Simulate a DP16KD with ``params`` and ``pins`` (clocks, resets and chip selects are
+    tied here) under the ``drive`` statements; the printed words."""
+    tb = f"""
+`timescale 1ns/1ps
+module tb;
+  reg clk = 0; always #5 clk = ~clk;
+  {decls}
+  DP16KD #({params}) dut (
+    {", ".join(pins)}, .CLKA(clk), .CLKB(clk), .RSTA(1'b0), .RSTB(1'b0),
+    .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0), .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0));
+  initial begin
+{drive}
+    $finish;
+  end
+endmodule
+"""
+    return _run(tmp_path, tb, _model("DP16KD")).split()
+
+
 def _dp16kd_ref(mode, ops, init):
     """Python reference of the DP16KD model for the cycles ``ops``: the read data after each
     edge as a bit string (MSB first, 'x' where a read collided with a write)."""
@@ -161,32 +186,20 @@ def test_dp16kd_model_pdp36(tmp_path, outreg):
         f"    wa = 9'd{wa}; be = 4'h{be:x}; d = 36'h{d:09x}; cea = {cea}; ra = 9'd{ra}; "
         f"ceb = {ceb}; oce = {oce}; @(posedge clk); #1 $display(\"%0d %b\", {i}, q);"
         for i, (wa, be, d, cea, ra, ceb, oce) in enumerate(ops))
-    ada = ", ".join([f".ADA{i}(be[{i}])" for i in range(4)] + [".ADA4(1'b0)"]
-                    + [f".ADA{i + 5}(wa[{i}])" for i in range(9)])
-    adb = ", ".join([f".ADB{i}(1'b0)" for i in range(5)] + [f".ADB{i + 5}(ra[{i}])"
-                                                           for i in range(9)])
-    di = ", ".join([f".DIA{i}(d[{i}])" for i in range(18)] + [f".DIB{i}(d[{i + 18}])"
-                                                             for i in range(18)])
-    do = ", ".join([f".DOA{i}(q[{i}])" for i in range(18)] + [f".DOB{i}(q[{i + 18}])"
-                                                             for i in range(18)])
-    tb = f"""
-`timescale 1ns/1ps
-module tb;
-  reg clk = 0; always #5 clk = ~clk;
-  reg [8:0] wa = 0, ra = 0; reg [3:0] be = 0; reg [35:0] d = 0; reg cea = 0, ceb = 0, oce = 0;
-  wire [35:0] q;
-  DP16KD #(.DATA_WIDTH_A(36), .DATA_WIDTH_B(36), .REGMODE_B("{'OUTREG' if outreg else 'NOREG'}"),
-           .GSR("DISABLED"), .RESETMODE("ASYNC"), {inits}) dut (
-    {ada}, {adb}, {di}, {do}, .CLKA(clk), .CLKB(clk), .CEA(cea), .WEA(1'b1), .CEB(ceb),
-    .OCEB(oce), .WEB(1'b0), .RSTA(1'b0), .RSTB(1'b0), .CSA0(1'b0), .CSA1(1'b0), .CSA2(1'b0),
-    .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0), .OCEA(1'b0));
-  initial begin
-{drive}
-    $finish;
-  end
-endmodule
-"""
-    lines = _run(tmp_path, tb, _model("DP16KD")).split()
+    pins = [_pins("ADA", [f"be[{i}]" for i in range(4)] + ["1'b0"]
+                  + [f"wa[{i}]" for i in range(9)]),
+            _pins("ADB", ["1'b0"] * 5 + [f"ra[{i}]" for i in range(9)]),
+            _pins("DIA", [f"d[{i}]" for i in range(18)]),
+            _pins("DIB", [f"d[{i + 18}]" for i in range(18)]),
+            _pins("DOA", [f"q[{i}]" for i in range(18)]),
+            _pins("DOB", [f"q[{i + 18}]" for i in range(18)]),
+            ".CEA(cea), .WEA(1'b1), .CEB(ceb), .OCEA(1'b0), .OCEB(oce), .WEB(1'b0)"]
+    lines = _dp16kd_run(
+        tmp_path,
+        "reg [8:0] wa = 0, ra = 0; reg [3:0] be = 0; reg [35:0] d = 0; reg cea = 0, ceb = 0, "
+        "oce = 0;\n  wire [35:0] q;",
+        f".DATA_WIDTH_A(36), .DATA_WIDTH_B(36), .REGMODE_B(\"{'OUTREG' if outreg else 'NOREG'}\"), "
+        f".GSR(\"DISABLED\"), .RESETMODE(\"ASYNC\"), {inits}", pins, drive)
     got = [lines[i + 1] for i in range(0, len(lines), 2)]
     want = [reg if outreg else lat for lat, reg in _dp16kd_ref("pdp36", ops, init)]
     assert len(got) == len(want)
@@ -210,31 +223,17 @@ def test_dp16kd_model_tdp(tmp_path, wmode):
         f"    wa = 10'd{wa}; be = 2'd{be}; d = 18'h{d:05x}; wea = {we}; rb = 11'd{rb}; "
         f"@(posedge clk); #1 $display(\"%0d %b %b\", {i}, qa, qb);"
         for i, (wa, be, d, we, _, rb) in enumerate(ops))
-    ada = ", ".join([".ADA0(be[0])", ".ADA1(be[1])", ".ADA2(1'b0)", ".ADA3(1'b0)"]
-                    + [f".ADA{i + 4}(wa[{i}])" for i in range(10)])
-    adb = ", ".join([".ADB0(1'b0)", ".ADB1(1'b0)", ".ADB2(1'b0)"]
-                    + [f".ADB{i + 3}(rb[{i}])" for i in range(11)])
-    di = ", ".join([f".DIA{i}(d[{i}])" for i in range(18)] + [f".DIB{i}(1'b0)"
-                                                             for i in range(18)])
-    do = ", ".join([f".DOA{i}(qa[{i}])" for i in range(18)] + [f".DOB{i}(qb[{i}])"
-                                                              for i in range(18)])
-    tb = f"""
-`timescale 1ns/1ps
-module tb;
-  reg clk = 0; always #5 clk = ~clk;
-  reg [9:0] wa = 0; reg [10:0] rb = 0; reg [1:0] be = 0; reg [17:0] d = 0; reg wea = 0;
-  wire [17:0] qa, qb;
-  DP16KD #(.DATA_WIDTH_A(18), .DATA_WIDTH_B(9), .WRITEMODE_A("{wmode}")) dut (
-    {ada}, {adb}, {di}, {do}, .CLKA(clk), .CLKB(clk), .CEA(1'b1), .WEA(wea), .CEB(1'b1),
-    .OCEA(1'b1), .OCEB(1'b1), .WEB(1'b0), .RSTA(1'b0), .RSTB(1'b0), .CSA0(1'b0), .CSA1(1'b0),
-    .CSA2(1'b0), .CSB0(1'b0), .CSB1(1'b0), .CSB2(1'b0));
-  initial begin
-{drive}
-    $finish;
-  end
-endmodule
-"""
-    lines = _run(tmp_path, tb, _model("DP16KD")).split()
+    pins = [_pins("ADA", ["be[0]", "be[1]", "1'b0", "1'b0"] + [f"wa[{i}]" for i in range(10)]),
+            _pins("ADB", ["1'b0"] * 3 + [f"rb[{i}]" for i in range(11)]),
+            _pins("DIA", [f"d[{i}]" for i in range(18)]), _pins("DIB", ["1'b0"] * 18),
+            _pins("DOA", [f"qa[{i}]" for i in range(18)]),
+            _pins("DOB", [f"qb[{i}]" for i in range(18)]),
+            ".CEA(1'b1), .WEA(wea), .CEB(1'b1), .OCEA(1'b1), .OCEB(1'b1), .WEB(1'b0)"]
+    lines = _dp16kd_run(
+        tmp_path,
+        "reg [9:0] wa = 0; reg [10:0] rb = 0; reg [1:0] be = 0; reg [17:0] d = 0; "
+        "reg wea = 0;\n  wire [17:0] qa, qb;",
+        f".DATA_WIDTH_A(18), .DATA_WIDTH_B(9), .WRITEMODE_A(\"{wmode}\")", pins, drive)
     got = [(lines[i + 1], lines[i + 2]) for i in range(0, len(lines), 3)]
     want = [(a, b[-18:]) for a, b in _dp16kd_ref("tdp", ops, [0] * 1024)]
     for i, (g, w) in enumerate(zip(got, want, strict=True)):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwgen.blocks.softmax import PRESETS, ExpUnit, Reciprocal, Softmax, SoftmaxConfig, model
-from hwgen.blocks.softmax.golden import exp2neg, reciprocal, row_streams, softmax_fixed
+from hwgen.blocks.softmax.golden import exp2neg, reciprocal, row_outputs, row_streams
 from hwgen.blocks.softmax.rtl import EXP_LATENCY
 from hwgen.blocks.softmax.tensors import random_rows
 from hwgen.testing import stream_put
@@ -166,17 +166,8 @@ def run_unit(cfg, beats, n_out, *, gap=0.3, stall=0.3, seed=0, timeout_cycles=20
 
 def expected_beats(cfg, rows):
     """(data, last, too_long) beats of rows [(x, length)] (x may exceed max_len)."""
-    out = []
-    L = cfg.lanes
-    for x, length in rows:
-        n = min(len(x), cfg.max_len)
-        P = softmax_fixed(cfg, np.asarray(x[:n])[None, :], np.array([min(length, n)]))[0]
-        beats = max(1, -(-n // L))
-        pad = np.zeros(beats * L, dtype=np.int64)
-        pad[:n] = P
-        out += [([int(v) for v in pad[b * L:(b + 1) * L]], int(b == beats - 1),
-                 int(len(x) > cfg.max_len)) for b in range(beats)]
-    return out
+    return [(b["data"], b["last"], b["too_long"]) for x, length in rows
+            for b in row_outputs(cfg, x, length)]
 
 
 def random_job(cfg, rng, count, *, long_rows=False):

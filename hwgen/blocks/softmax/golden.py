@@ -45,7 +45,7 @@ from .tensors import TENSORS
 
 __all__ = ["golden", "softmax_fixed", "front_end", "exp2neg", "reciprocal", "normalize",
            "row_max", "float_softmax", "dequantize", "to_streams", "from_streams", "counts",
-           "row_streams"]
+           "row_streams", "row_outputs"]
 
 
 def front_end(cfg, x) -> np.ndarray:
@@ -179,6 +179,20 @@ def row_streams(cfg, x, length) -> list[dict]:
     lf = min(int(length), (1 << cfg.len_bits) - 1)
     return [{"data": [int(v) for v in pad[b * L:(b + 1) * L]], "length": lf,
              "last": int(b == beats - 1)} for b in range(beats)]
+
+
+def row_outputs(cfg, x, length) -> list[dict]:
+    """The ``o_p`` beats the unit gives for the row :func:`row_streams` sends (any length; a
+    row longer than max_len is truncated and flagged ``too_long``)."""
+    L = cfg.lanes
+    n = min(len(x), cfg.max_len)
+    P = softmax_fixed(cfg, np.asarray(x[:n], dtype=np.int64)[None, :],
+                      np.array([min(int(length), n)]))[0]
+    beats = max(1, -(-n // L))
+    pad = np.zeros(beats * L, dtype=np.int64)
+    pad[:n] = P
+    return [{"data": [int(v) for v in pad[b * L:(b + 1) * L]], "last": int(b == beats - 1),
+             "too_long": int(len(x) > cfg.max_len)} for b in range(beats)]
 
 
 def to_streams(cfg, *, X, lengths=None) -> dict:

@@ -18,10 +18,13 @@ before has finished it; ingest starts one while fewer than ``buffers`` rows are 
 numerics are the golden model's (``golden.py``), bit for bit; cycles are ``model.py``'s.
 """
 
+import dataclasses
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ...core.numerics import fit_value
 from .config import SoftmaxConfig
 
 __all__ = ["ExpUnit", "Reciprocal", "Softmax", "EXP_LATENCY", "FRONT_LATENCY", "max_levels"]
@@ -192,6 +195,26 @@ class Reciprocal(wiring.Component):
         return m
 
 
+@dataclasses.dataclass(frozen=True)
+class _Descriptors:
+    """The per-bank row descriptors (``Array``s of registers, one entry per bank): valid
+    length, beats, too_long and max (written by ingest as a row ends), sum (by ingest online,
+    by the sum pass safe), reciprocal (by divide). Read them with :func:`_select`."""
+
+    len: Array
+    beats: Array
+    long: Array
+    m: Array
+    s: Array
+    r: Array
+
+    def finish_row(self, m, tag, max_value) -> None:
+        """Ingest's writes when row ``tag`` (a beat's tags: bank, len, nbeats, long) ends."""
+        b = tag.bank
+        m.d.sync += [self.m[b].eq(max_value), self.len[b].eq(tag.len),
+                     self.beats[b].eq(tag.nbeats), self.long[b].eq(tag.long)]
+
+
 def _select(items, index):
     """``items[index]`` as a chain of ``Mux`` (continuous assignments in Verilog).
 
@@ -287,6 +310,7 @@ class Softmax(wiring.Component):
         d_m = Array(Signal(signed(tfmt.width + 1), name=f"d_m{i}") for i in range(NB))
         d_s = Array(Signal(cfg.sum_bits, name=f"d_s{i}") for i in range(NB))
         d_r = Array(Signal(cfg.recip_bits, name=f"d_r{i}") for i in range(NB))
+        desc = _Descriptors(len=d_len, beats=d_beats, long=d_long, m=d_m, s=d_s, r=d_r)
 
         def counter(name):
             return Signal(3, name=name)
@@ -352,7 +376,7 @@ class Softmax(wiring.Component):
         for i in range(L):
             t = _rsh(p2[i], shift)
             m.d.sync += [p2[i].eq(x1[i] * k),
-                         t3[i].eq(_saturate(t, tfmt) if cfg.t_saturates else t)]
+                         t3[i].eq(fit_value(t, tfmt, "saturate") if cfg.t_saturates else t)]
 
         # writer: t into the bank
         m.d.comb += [wr.addr.eq(Cat(f3.beat, f3.bank)), wr.data.eq(t3),
@@ -384,16 +408,14 @@ class Softmax(wiring.Component):
             with m.If(w1.v):
                 m.d.sync += run_max.eq(new_max)
                 with m.If(w1.last):
-                    m.d.sync += [d_m[w1.bank].eq(new_max), d_len[w1.bank].eq(w1.len),
-                                 d_beats[w1.bank].eq(w1.nbeats), d_long[w1.bank].eq(w1.long),
-                                 in_done.eq(in_done + 1)]
+                    desc.finish_row(m, w1, new_max)
+                    m.d.sync += in_done.eq(in_done + 1)
         else:
-            self._online_ingest(m, w1, bmax, t_w1, d_m, d_s, d_len, d_beats, d_long, in_done)
+            self._online_ingest(m, w1, bmax, t_w1, desc, in_done)
 
         # ================================ sum (safe) ================================
         if safe:
-            self._pass_sum(m, rd_sum, wr_e, d_len, d_beats, d_m, d_s, in_done, sum_start,
-                           sum_done, ab, bb, bump)
+            self._pass_sum(m, rd_sum, wr_e, desc, in_done, sum_start, sum_done, ab, bb, bump)
             ready_for_div = sum_done
         else:
             ready_for_div = in_done
@@ -402,21 +424,20 @@ class Softmax(wiring.Component):
         m.submodules.recip = recip = Reciprocal(cfg)
         div_bank = Signal(bb)
         div_busy = Signal()
-        m.d.comb += [recip.s.eq(_select(d_s, div_bank)),
+        m.d.comb += [recip.s.eq(_select(desc.s, div_bank)),
                      recip.start.eq(~div_busy & (ready_for_div != div_start))]
         with m.If(recip.start):
             m.d.sync += [div_busy.eq(1), div_start.eq(div_start + 1)]
         with m.If(recip.done):
-            m.d.sync += [d_r[div_bank].eq(recip.r), div_busy.eq(0), div_done.eq(div_done + 1),
+            m.d.sync += [desc.r[div_bank].eq(recip.r), div_busy.eq(0), div_done.eq(div_done + 1),
                          div_bank.eq(bump(div_bank))]
 
         # ================================ emit ================================
-        self._pass_emit(m, rd_out, d_len, d_beats, d_long, d_m, d_r, div_done, out_start,
-                        out_done, ab, bb, bump)
+        self._pass_emit(m, rd_out, desc, div_done, out_start, out_done, ab, bb, bump)
         return m
 
     # -- online ingest: integer running max, running sum rescaled by shifts --
-    def _online_ingest(self, m, w1, bmax, t_w1, d_m, d_s, d_len, d_beats, d_long, in_done):
+    def _online_ingest(self, m, w1, bmax, t_w1, desc, in_done):
         cfg = self.cfg
         L, T, Gs = cfg.lanes, cfg.t_frac, cfg.sum_guard
         tfmt = cfg.t_fmt
@@ -484,13 +505,11 @@ class Softmax(wiring.Component):
         with m.If(w4.v):
             m.d.sync += run_s.eq(s_new)
             with m.If(w4.last):
-                m.d.sync += [d_s[w4.bank].eq(s_new),
-                             d_m[w4.bank].eq(Cat(Const(0, T), m4).as_signed()),
-                             d_len[w4.bank].eq(w4.len), d_beats[w4.bank].eq(w4.nbeats),
-                             d_long[w4.bank].eq(w4.long), in_done.eq(in_done + 1)]
+                desc.finish_row(m, w4, Cat(Const(0, T), m4).as_signed())
+                m.d.sync += [desc.s[w4.bank].eq(s_new), in_done.eq(in_done + 1)]
 
     # -- a reader over one bank: issue beats, with the row's descriptor latched --
-    def _reader(self, m, prefix, rd, ready, start_ctr, d_len, d_beats, ab, bb, bump, en):
+    def _reader(self, m, prefix, rd, ready, start_ctr, desc, ab, bb, bump, en):
         """A pass over the banks, one row after another: returns ``(issue, last, bank, load,
         lane mask, beat, next bank)``; ``load`` (the next row's descriptor is read from the
         next bank) may coincide with the current row's last issue."""
@@ -517,20 +536,19 @@ class Softmax(wiring.Component):
             with m.If(last):
                 m.d.sync += [active.eq(0), bank.eq(nxt)]
         with m.If(load):
-            n_next = _select(d_beats, nxt)
+            n_next = _select(desc.beats, nxt)
             m.d.sync += [active.eq(1), beat.eq(0), nbeats.eq(n_next), last.eq(n_next == 1),
-                         rem.eq(_select(d_len, nxt)), start_ctr.eq(start_ctr + 1)]
+                         rem.eq(_select(desc.len, nxt)), start_ctr.eq(start_ctr + 1)]
         # read only what is issued (the data register holds otherwise): no idle read ever
         # touches a bank another stage writes
         m.d.comb += [rd.addr.eq(Cat(beat, bank)), rd.en.eq(issue)]
         return issue, last, bank, load, self._lane_mask(rem), beat, nxt
 
-    def _pass_sum(self, m, rd, wr_e, d_len, d_beats, d_m, d_s, in_done, sum_start, sum_done,
-                  ab, bb, bump):
+    def _pass_sum(self, m, rd, wr_e, desc, in_done, sum_start, sum_done, ab, bb, bump):
         cfg = self.cfg
         L = cfg.lanes
         issue, last, bank, load, mask, beat, _ = self._reader(
-            m, "sum", rd, in_done, sum_start, d_len, d_beats, ab, bb, bump, Const(1))
+            m, "sum", rd, in_done, sum_start, desc, ab, bb, bump, Const(1))
         aw = ab + bb
         # stage 1: memory data out; tags (the row's max travels with its beats)
         v1, l1, b1, k1, a1 = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
@@ -540,9 +558,9 @@ class Softmax(wiring.Component):
         # is read by bank (ingest rewrites it only after emit has released the bank)
         v2, l2, b2, k2, a2 = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
         t2 = Signal.like(rd.data, name="sum_t2")
-        m2 = Signal.like(d_m[0], name="sum_m2")
+        m2 = Signal.like(desc.m[0], name="sum_m2")
         m.d.sync += [v2.eq(v1), l2.eq(l1), b2.eq(b1), k2.eq(k1), t2.eq(rd.data), a2.eq(a1),
-                     m2.eq(_select(d_m, b1))]
+                     m2.eq(_select(desc.m, b1))]
         # stage 3: d → exp units (the sum's exp with X extra bits, and the normalize exp)
         v, lst, bk, mk, ad = Signal(), Signal(), Signal(bb), Signal(L), Signal(aw)
         m.d.sync += [v.eq(v2), lst.eq(l2), bk.eq(b2), mk.eq(k2), ad.eq(a2)]
@@ -576,10 +594,9 @@ class Softmax(wiring.Component):
         with m.If(v4):
             m.d.sync += [acc.eq(s_new), first4.eq(l4)]
             with m.If(l4):
-                m.d.sync += [d_s[b4].eq(s_new), sum_done.eq(sum_done + 1)]
+                m.d.sync += [desc.s[b4].eq(s_new), sum_done.eq(sum_done + 1)]
 
-    def _pass_emit(self, m, rd, d_len, d_beats, d_long, d_m, d_r, div_done, out_start,
-                   out_done, ab, bb, bump):
+    def _pass_emit(self, m, rd, desc, div_done, out_start, out_done, ab, bb, bump):
         cfg = self.cfg
         L, F = cfg.lanes, cfg.out_frac
         o = self.o_p
@@ -587,35 +604,29 @@ class Softmax(wiring.Component):
         v_out = Signal(name="emit_valid")
         m.d.comb += en.eq(~v_out | o.ready)
         issue, last, bank, load, mask, _, nxt = self._reader(
-            m, "emit", rd, div_done, out_start, d_len, d_beats, ab, bb, bump, en)
+            m, "emit", rd, div_done, out_start, desc, ab, bb, bump, en)
         online = cfg.algorithm == "online"
-        mx = Signal(signed(cfg.t_fmt.width + 1), name="emit_m")
-        rr = Signal(cfg.recip_bits, name="emit_r")
-        lg = Signal(name="emit_long")
+        # the row's descriptor, loaded with the row; it travels with each beat's tags (a bank
+        # is free once its last beat is read, so later stages cannot read it by bank)
+        row_layout = data.StructLayout({"r": cfg.recip_bits, "long": 1,
+                                        **({"m": signed(cfg.t_fmt.width + 1)} if online else {})})
+        row = Signal(row_layout, name="emit_row")
         with m.If(load):
-            m.d.sync += [rr.eq(_select(d_r, nxt)), lg.eq(_select(d_long, nxt))]
+            m.d.sync += [row.r.eq(_select(desc.r, nxt)), row.long.eq(_select(desc.long, nxt))]
             if online:
-                m.d.sync += mx.eq(_select(d_m, nxt))
+                m.d.sync += row.m.eq(_select(desc.m, nxt))
         with m.If(issue & last):
             m.d.sync += out_done.eq(out_done + 1)      # the bank's last read: release it
 
-        tag = data.StructLayout({"v": 1, "last": 1, "long": 1, "mask": L,
-                                 "r": cfg.recip_bits})
+        tag = data.StructLayout({"v": 1, "last": 1, "mask": L, "row": row_layout})
         t1 = Signal(tag)
-        m1 = Signal(signed(cfg.t_fmt.width + 1), name="emit_m1")
         with m.If(en):
-            m.d.sync += [t1.v.eq(issue), t1.last.eq(last), t1.long.eq(lg), t1.mask.eq(mask),
-                         t1.r.eq(rr)]
-            if online:
-                m.d.sync += m1.eq(mx)
+            m.d.sync += [t1.v.eq(issue), t1.last.eq(last), t1.mask.eq(mask), t1.row.eq(row)]
         # the memory data registered (block RAM clock-to-out is slow)
         tq = Signal(tag)
-        mq = Signal.like(m1, name="emit_mq")
         xq = Signal.like(rd.data, name="emit_xq")
         with m.If(en):
             m.d.sync += [tq.eq(t1), xq.eq(rd.data)]
-            if online:
-                m.d.sync += mq.eq(m1)
         if cfg.algorithm == "safe":
             # the e buffer holds the normalize exps the sum pass computed
             es, tt = [xq[i] for i in range(L)], tq
@@ -629,7 +640,7 @@ class Softmax(wiring.Component):
                 m.submodules[f"emit_exp{i}"] = unit
                 dd = Signal(cfg.d_bits, name=f"emit_d{i}")
                 with m.If(en):
-                    m.d.sync += dd.eq(self._d_of(mq, xq[i]))
+                    m.d.sync += dd.eq(self._d_of(tq.row.m, xq[i]))
                 m.d.comb += [unit.d.eq(dd), unit.en.eq(en)]
                 es.append(unit.e)
             tt = t2
@@ -645,16 +656,12 @@ class Softmax(wiring.Component):
         with m.If(en):
             m.d.sync += tp.eq(tt)
             for i in range(L):
-                m.d.sync += prods[i].eq(es[i] * tt.r)
+                m.d.sync += prods[i].eq(es[i] * tt.row.r)
         top = (1 << F) - 1
         with m.If(en):
             m.d.sync += [v_out.eq(tp.v), o.payload.last.eq(tp.last),
-                         o.payload.too_long.eq(tp.long)]
+                         o.payload.too_long.eq(tp.row.long)]
             for i in range(L):
                 p = _rsh(prods[i], sh)
                 m.d.sync += o.payload.data[i].eq(Mux(tp.mask[i], Mux(p > top, top, p), 0))
         m.d.comb += o.valid.eq(v_out)
-
-
-def _saturate(value, fmt):
-    return Mux(value > fmt.max, fmt.max, Mux(value < fmt.min, fmt.min, value))

@@ -30,6 +30,7 @@ from hwgen.blocks.kvcache.golden import (
     to_streams,
 )
 from hwgen.blocks.kvcache.model import model, schedule
+from hwgen.blocks.kvcache.rtl import CMD_LATENCY
 from hwgen.blocks.kvcache.tensors import TENSORS, decode_workload, random_ops, rows_for
 
 PRESET_NAMES = sorted(PRESETS)
@@ -879,12 +880,12 @@ def test_model_smoke(name, rng):
 @pytest.mark.parametrize("n", [1, 2, 7, 40])
 def test_model_pure_appends(n):
     """RESET in cycle 0, one single-beat APPEND a cycle from cycle 1, the last status one cycle
-    after the last APPEND: n + 1 cycles."""
+    after the last APPEND: n + 1 cycles, plus the command FIFO's latency."""
     cfg = KVCacheConfig(num_seqs=2, capacity=64, page_size=4, kv_heads=1, head_dim=8)
     ops = [[Op.APPEND, i % 2, 0, 0, 0] for i in range(n)]
     out = model(cfg, ops)
-    assert out["cycles"] == n + 1
-    assert schedule(cfg, ops)["accepts"] == list(range(1, n + 1))
+    assert out["cycles"] == CMD_LATENCY + n + 1
+    assert schedule(cfg, ops)["accepts"] == list(range(CMD_LATENCY + 1, CMD_LATENCY + n + 1))
     assert out["append_rows"] == n and out["read_rows"] == 0
 
 
@@ -900,6 +901,6 @@ def test_model_counts_read_rows(port, what, b):
     out = model(cfg, ops)
     assert out["append_rows"] == n
     assert out["read_rows"] == b
-    accept = 1 + n * nb
+    accept = CMD_LATENCY + 1 + n * nb
     assert schedule(cfg, ops)["accepts"][-1] == accept
     assert out["cycles"] == accept + b * nb + 3

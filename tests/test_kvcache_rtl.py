@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from hwgen.blocks.kvcache import PRESETS, KVCache, KVCacheConfig, golden, model, random_ops
 from hwgen.blocks.kvcache.golden import counts, from_streams, to_streams
-from hwgen.blocks.kvcache.rtl import FAULTS
+from hwgen.blocks.kvcache.rtl import CMD_LATENCY, FAULTS
 from hwgen.testing import stream_put
 
 #: hypothesis examples of random configs (HWGEN_EXAMPLES=200 for a deeper run)
@@ -170,8 +170,9 @@ def test_append_and_read_one_row_a_cycle():
     V = rng.integers(-128, 128, (4 * n, cfg.row_elems))
     ops = np.array(ops)
     _, cycles = check(cfg, {"ops": ops, "K": K, "V": V})
-    # RESET, 4n appends a cycle each, a READ: 1 + n beats + 3 to the last output
-    assert cycles == 1 + 4 * n + n + 3
+    # the command FIFO's latency, RESET, 4n appends a cycle each, a READ: 1 + n beats + 3 to
+    # the last output
+    assert cycles == CMD_LATENCY + 1 + 4 * n + n + 3
 
 
 def test_faults_change_behaviour():

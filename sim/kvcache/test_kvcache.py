@@ -13,6 +13,8 @@ from hwgen.blocks.kvcache.tensors import rows_for
 __all__ = ["KVCacheStimulus"]
 
 A, R, F, K, RST = Op.APPEND, Op.READ, Op.FREE, Op.FORK, Op.RESET
+#: a gate-level netlist simulates slowly: shorter random jobs there (the corner cases stay)
+_GATE = tb.Settings.from_env().netlist is not None
 
 
 class KVCacheStimulus(tb.Stimulus):
@@ -27,14 +29,16 @@ class KVCacheStimulus(tb.Stimulus):
                       inputs={"ops": ops, "K": rows, "V": vals})
 
     def random(self, index: int) -> tb.Job:
-        """Job 0: 1500 commands; the others 100–400 with different mixes."""
+        """Job 0: 1500 commands (300 at gate level); the others 100–400 (30–100) with
+        different mixes."""
         cfg, rng = self.cfg, self.rng
         if index == 0:
-            w = random_ops(cfg, rng, 1500)
-            return tb.Job(what="random commands 0 (1500 commands)", inputs=w)
+            n = 300 if _GATE else 1500
+            w = random_ops(cfg, rng, n)
+            return tb.Job(what=f"random commands 0 ({n} commands)", inputs=w)
         mixes = [None, {"fork": 3, "free": 2}, {"read": 8}, {"append": 20, "free": 0.2}]
         mix = mixes[index % len(mixes)]
-        n = int(rng.integers(100, 400))
+        n = int(rng.integers(30, 100) if _GATE else rng.integers(100, 400))
         w = random_ops(cfg, rng, n, weights=mix, errors=float(rng.choice([0.0, 0.1, 0.3])),
                        data="extremes" if index % 3 == 2 else "uniform")
         return tb.Job(what=f"random commands {index} (mix {mix}, {n} commands)", inputs=w)
@@ -58,7 +62,7 @@ class KVCacheStimulus(tb.Stimulus):
         """One sequence as long as max_seq allows (and the pages hold), read whole in each
         mode, then one past the end (SEQ_FULL without a window)."""
         cfg = self.cfg
-        n = min(cfg.seq_limit, cfg.capacity, 600)
+        n = min(cfg.seq_limit, cfg.capacity, 100 if _GATE else 600)
         ops = [[A, 0, 0, 0, 0]] * n
         lo = max(0, n - cfg.window) if cfg.window else 0
         ops += [[R, 0, lo, n - lo, What.K], [R, 0, lo, n - lo, What.V],
@@ -123,7 +127,8 @@ class KVCacheStimulus(tb.Stimulus):
                 self.fork_chain(), self.random(1)]
 
     def interrupted(self) -> tb.Job:
-        return tb.Job(what="interrupted commands", inputs=random_ops(self.cfg, self.rng, 300))
+        n = 60 if _GATE else 300
+        return tb.Job(what="interrupted commands", inputs=random_ops(self.cfg, self.rng, n))
 
 
 globals().update(tb.standard_tests(KVCacheStimulus))

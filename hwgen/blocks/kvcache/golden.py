@@ -51,9 +51,11 @@ FIELDS = ("op", "seq", "a", "b", "what")
 class KVCacheModel:
     """The controller's state and commands, exactly as the hardware keeps them.
 
-    Members (read-only for callers): ``length[s]``; ``table[s][slot]`` (physical page);
-    ``ref[p]``; ``fifo`` (free pages, head first); ``fresh``; ``mem_k`` / ``mem_v``
-    (``capacity × row_elems`` int64, row ``page · page_size + offset``).
+    Members (read-only for callers): ``length[s]``; ``table[s][slot]`` (physical page; only
+    the held slots mean anything); ``ref[p]`` (meaningful for pages below ``fresh``: RESET,
+    like the hardware's, leaves the counts of pages it makes never-used as they were, and an
+    allocation sets a page's count to 1); ``fifo`` (free pages, head first); ``fresh``;
+    ``mem_k`` / ``mem_v`` (``capacity × row_elems`` int64, row ``page · page_size + offset``).
     """
 
     def __init__(self, cfg: KVCacheConfig):

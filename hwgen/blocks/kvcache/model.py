@@ -1,8 +1,9 @@
 """Cycle model of the KV-cache controller (exact: checked against every simulated job).
 
 ``cycles`` counts clock edges from a job's first ``i_cmd`` transfer (the leading RESET) to its
-last output transfer, with every input valid and every output ready. A command is accepted in
-cycle c (its status is transferred in c + 1); the next is accepted in
+last output transfer, with every input valid and every output ready. The leading RESET is
+accepted in the cycle of its transfer (``CMD_LATENCY`` = 0). A command is accepted in cycle c
+(its status is transferred in c + 1); the next is accepted in
 
 =====================================  ==========================================================
 command                                next command at
@@ -24,6 +25,7 @@ after it three.
 
 from .config import KVCacheConfig, Op, Status
 from .golden import KVCacheModel
+from .rtl import CMD_LATENCY
 
 __all__ = ["model", "schedule", "TOLERANCE", "READ_LATENCY"]
 
@@ -40,9 +42,9 @@ def schedule(cfg: KVCacheConfig, ops) -> dict:
     nb = cfg.beats
     st = KVCacheModel(cfg)
     shared = [False] * cfg.num_seqs
-    t = 1                   # the leading RESET is accepted in cycle 0
+    t = CMD_LATENCY + 1     # the leading RESET is accepted in cycle CMD_LATENCY
     drain_at = 0            # earliest cycle a non-READ command may be accepted
-    last = 1                # the RESET's status transfer
+    last = t                # the RESET's status transfer
     accepts = []
     append_rows = read_rows = 0
     for op, s, a, b, c in (list(map(int, row)) for row in ops):

@@ -1,9 +1,12 @@
 """Paged KV-cache controller RTL: one command at a time, APPEND and READ at a beat a cycle.
 
-State: per sequence a length, the physical page of its tail (``tail``) and a "tail may be
-shared" flag (``shared``) in registers; the block table (``S · 2^slot_bits`` entries), the
-reference counts (one per page) and the free-page FIFO in small memories; K and V in two
-memories of ``capacity · beats`` words (``amaranth.lib.memory``: block RAM).
+Inputs pass FIFOs (``ready`` is a not-full flag; commands reach the controller
+``CMD_LATENCY`` cycles after their transfer). State: per sequence a length (with registered
+facts: full, at a page boundary, ring full), the physical page of its tail (``tail``) and a
+"tail may be shared" flag (``shared``) in registers; the block table (``S · 2^slot_bits``
+entries), the reference counts (one per page) and the free-page FIFO in small memories (LUT
+RAM; table and count writes registered); K and V in two ``DataMemory``s of ``capacity · beats``
+words (block RAM, read through its output register).
 
 * **APPEND** (fast path, one cycle for its first beat): into the tail page (offset > 0, tail
   not shared) or into a page allocated in the same cycle (offset 0: the FIFO's head, read ahead
@@ -17,8 +20,8 @@ memories of ``capacity · beats`` words (``amaranth.lib.memory``: block RAM).
 * **FREE**, **FORK**: status on acceptance, then three cycles per held page (table, count,
   write back). **RESET**: one cycle (the FIFO empties, ``fresh`` restarts at page 0).
 
-Commands other than READ wait until the READ pipeline has read its last beat from memory, so no
-later write (a freed page reused) can change a row that is being streamed out.
+Commands other than READ wait until the READ pipeline and outputs are empty, so no later write
+(a freed page reused) can change a row that is being streamed out.
 """
 
 from amaranth.hdl import (
@@ -120,6 +123,13 @@ class DataMemory(Elaboratable):
                 i_CSB0=0, i_CSB1=0, i_CSB2=0,
                 **ports)
         return m
+
+
+#: Cycles from a command's transfer to its acceptance by the controller (0: the inputs are taken
+#: as they are, and ``ready`` of all three inputs comes from the decision logic). Input FIFOs
+#: with registered ready (tried: two-register and LUT-RAM FIFOs) made Yosys 0.70's ABC9 crash
+#: on ECP5 and are left out; see docs/kvcache.md.
+CMD_LATENCY = 0
 
 
 class _WriteRequest:
@@ -275,6 +285,9 @@ class KVCache(wiring.Component):
         with m.Elif(self.o_status.ready):
             m.d.sync += st_valid.eq(0)
 
+        # -- inputs (taken as they are: see CMD_LATENCY) --
+        cmd_in, k_in, v_in = self.i_cmd, self.i_k, self.i_v
+
         # -- READ pipeline: issue → block table → data memory → output registers --
         ok_k, ok_v = Signal(), Signal()
         adv = (~ok_k | self.o_k.ready) & (~ok_v | self.o_v.ready)
@@ -314,13 +327,13 @@ class KVCache(wiring.Component):
         wr_addr_next = Signal(range(cfg.words))
         copying = Signal()          # the memories' outputs hold a word to copy
         m.d.sync += [wr_en.eq(wr_en_next), wr_addr.eq(wr_addr_next),
-                     wr_k.eq(Mux(copying, mk.rdata, self.i_k.payload)),
-                     wr_v.eq(Mux(copying, mv.rdata, self.i_v.payload))]
+                     wr_k.eq(Mux(copying, mk.rdata, k_in.payload)),
+                     wr_v.eq(Mux(copying, mv.rdata, v_in.payload))]
         m.d.comb += [mk.waddr.eq(wr_addr), mk.wdata.eq(wr_k), mk.wen.eq(wr_en),
                      mv.waddr.eq(wr_addr), mv.wdata.eq(wr_v), mv.wen.eq(wr_en)]
 
         # -- the command --
-        cmd = self.i_cmd.payload
+        cmd = cmd_in.payload
         op = cmd.op
         seq_ok = cmd.seq < S
         si = cmd.seq[:sib]
@@ -334,7 +347,7 @@ class KVCache(wiring.Component):
         ring_full_s = _pick(ring_full, si) if window else Const(0)
         n_held = lp + (off != 0)                    # logical pages 0 … n − 1 …
         lo_lp = Mux(n_held > R, n_held - R, 0) if window else Const(0)     # … from lo_lp
-        data_ok = self.i_k.valid & self.i_v.valid
+        data_ok = k_in.valid & v_in.valid
         # READ checks
         what_ok = cmd.what != 0
         if window:
@@ -384,14 +397,19 @@ class KVCache(wiring.Component):
         rest_beat = Signal(max(1, bbits))
 
         # defaults
-        bt_raddr = Signal.like(bt_r.addr)
+        # the table's read address is a register, set the cycle before by whoever reads next
+        # (READ: the next position; FREE / FORK: the next page; drop: the oldest page), and the
+        # count memory reads the table's output (or c_old, selected by a register): no state
+        # decoding in front of either LUT RAM
+        bt_ra = Signal.like(bt_r.addr)
         bt_ren = Signal()
-        m.d.comb += [bt_r.addr.eq(bt_raddr), bt_r.en.eq(bt_ren)]
+        ref_from_c = Signal()
+        m.d.comb += [bt_r.addr.eq(bt_ra), bt_r.en.eq(bt_ren),
+                     ref_r.addr.eq(Mux(ref_from_c, c_old, bt_r.data))]
         data_raddr = Signal(range(cfg.words))
         data_ren = Signal()
         m.d.comb += [mk.raddr.eq(data_raddr), mv.raddr.eq(data_raddr),
                      mk.ren.eq(data_ren), mv.ren.eq(data_ren),
-                     bt_raddr.eq(bt_addr(r_seq, slot_of((r_pos >> psb)[:max(1, kb)]))),
                      bt_ren.eq(adv), data_raddr.eq(read_addr), data_ren.eq(adv & r1)]
         m.d.comb += ref_r.en.eq(1)
 
@@ -416,13 +434,14 @@ class KVCache(wiring.Component):
         def inc(v):
             return (v + 1)[:len(v)] if self.fault != "fork_no_ref" else v
 
+        m.d.sync += ref_from_c.eq(0)
         with m.FSM(name="ctl") as fsm:
             with m.State("IDLE"):
-                with m.If(self.i_cmd.valid & can_emit):
+                with m.If(cmd_in.valid & can_emit):
                     with m.Switch(op):
                         with m.Case(Op.RESET):
                             with m.If(drained):
-                                m.d.comb += [self.i_cmd.ready.eq(1), emit.eq(1),
+                                m.d.comb += [cmd_in.ready.eq(1), emit.eq(1),
                                              emit_code.eq(Status.OK)]
                                 m.d.sync += [f_rd.eq(0), f_wr.eq(0), f_count.eq(0),
                                              fresh.eq(0), use_fifo.eq(0),
@@ -436,14 +455,16 @@ class KVCache(wiring.Component):
                                              a_slot.eq(slot_of(lp)),
                                              c_old.eq(tail_s), c_n.eq(off << bbits)]
                                 with m.If(go_cow):
+                                    m.d.sync += ref_from_c.eq(1)
                                     m.next = "COW_REF"
                                 with m.Else():
-                                    m.d.sync += c_slot.eq(slot_of((lp - R)[:max(1, kb)]))
+                                    m.d.sync += [c_slot.eq(slot_of(lp - R)),
+                                                 bt_ra.eq(bt_addr(si, lp - R))]
                                     m.next = "DROP_BT"
                             with m.Elif(drained & data_ok):
                                 ok = app_code == Status.OK
-                                m.d.comb += [self.i_cmd.ready.eq(1), self.i_k.ready.eq(1),
-                                             self.i_v.ready.eq(1), emit.eq(1),
+                                m.d.comb += [cmd_in.ready.eq(1), k_in.ready.eq(1),
+                                             v_in.ready.eq(1), emit.eq(1),
                                              emit_code.eq(app_code)]
                                 m.d.sync += [drop_done.eq(0), drop_reuse.eq(0),
                                              pend_fail.eq(0)]
@@ -471,19 +492,20 @@ class KVCache(wiring.Component):
                             code = Mux(~seq_ok, Status.BAD_SEQ,
                                        Mux(~what_ok, Status.BAD_OP,
                                            Mux(~range_ok, Status.BAD_RANGE, Status.OK)))
-                            m.d.comb += [self.i_cmd.ready.eq(1), emit.eq(1),
+                            m.d.comb += [cmd_in.ready.eq(1), emit.eq(1),
                                          emit_code.eq(code)]
                             m.d.sync += [r_seq.eq(si), r_pos.eq(cmd.a), r_cnt.eq(cmd.b),
-                                         r_beat.eq(0), r_what.eq(cmd.what)]
+                                         r_beat.eq(0), r_what.eq(cmd.what),
+                                         bt_ra.eq(bt_addr(si, cmd.a >> psb))]
                             with m.If((code == Status.OK) & (cmd.b != 0)):
                                 m.next = "READING"
                         with m.Case(Op.FREE):
                             with m.If(drained):
-                                m.d.comb += [self.i_cmd.ready.eq(1), emit.eq(1),
+                                m.d.comb += [cmd_in.ready.eq(1), emit.eq(1),
                                              emit_code.eq(Mux(seq_ok, Status.OK,
                                                               Status.BAD_SEQ))]
                                 m.d.sync += [it_seq.eq(si), it_lp.eq(lo_lp),
-                                             it_end.eq(n_held)]
+                                             it_end.eq(n_held), bt_ra.eq(bt_addr(si, lo_lp))]
                                 with m.If(seq_ok):
                                     set_len(si, "zero")
                                     set_seq(si, shared, 0)
@@ -493,10 +515,10 @@ class KVCache(wiring.Component):
                             with m.If(drained):
                                 code = Mux(~seq_ok | ~dst_ok | (si == di), Status.BAD_SEQ,
                                            Mux(len_d != 0, Status.SEQ_IN_USE, Status.OK))
-                                m.d.comb += [self.i_cmd.ready.eq(1), emit.eq(1),
+                                m.d.comb += [cmd_in.ready.eq(1), emit.eq(1),
                                              emit_code.eq(code)]
                                 m.d.sync += [it_seq.eq(si), it_dst.eq(di), it_lp.eq(lo_lp),
-                                             it_end.eq(n_held)]
+                                             it_end.eq(n_held), bt_ra.eq(bt_addr(si, lo_lp))]
                                 with m.If(code == Status.OK):
                                     set_len(di, "copy")
                                     set_seq(di, tail, tail_s)
@@ -506,11 +528,11 @@ class KVCache(wiring.Component):
                                         m.next = "FORK_BT"
                         with m.Default():
                             with m.If(drained):
-                                m.d.comb += [self.i_cmd.ready.eq(1), emit.eq(1),
+                                m.d.comb += [cmd_in.ready.eq(1), emit.eq(1),
                                              emit_code.eq(Status.BAD_OP)]
 
             with m.State("REST"):           # the other beats of an APPEND's rows
-                m.d.comb += [self.i_k.ready.eq(data_ok), self.i_v.ready.eq(data_ok),
+                m.d.comb += [k_in.ready.eq(data_ok), v_in.ready.eq(data_ok),
                              wr_en_next.eq(data_ok & rest_ok),
                              wr_addr_next.eq(Cat(rest_beat[:bbits], rest_row))]
                 with m.If(data_ok):
@@ -521,6 +543,8 @@ class KVCache(wiring.Component):
             with m.State("READING"):
                 with m.If(adv):
                     m.d.comb += issue.eq(1)
+                    pos_next = Mux(r_beat == nb - 1, r_pos + 1, r_pos)
+                    m.d.sync += bt_ra.eq(bt_addr(r_seq, pos_next >> psb))
                     with m.If(r_beat == nb - 1):
                         m.d.sync += [r_beat.eq(0), r_pos.eq(r_pos + 1), r_cnt.eq(r_cnt - 1)]
                         with m.If(r_cnt == 1):
@@ -530,10 +554,9 @@ class KVCache(wiring.Component):
 
             # FREE: per held page, table → count → write back (and push when it reaches 0)
             with m.State("FREE_BT"):
-                m.d.comb += [bt_raddr.eq(bt_addr(it_seq, slot_of(it_lp))), bt_ren.eq(1)]
+                m.d.comb += bt_ren.eq(1)
                 m.next = "FREE_REF"
             with m.State("FREE_REF"):
-                m.d.comb += ref_r.addr.eq(bt_r.data)
                 m.d.sync += page_r.eq(bt_r.data)
                 m.next = "FREE_WR"
             with m.State("FREE_WR"):
@@ -545,7 +568,7 @@ class KVCache(wiring.Component):
                 else:
                     m.d.comb += push.eq(ref_r.data == 1)
                 m.d.comb += push_page.eq(page_r)
-                m.d.sync += it_lp.eq(it_lp + 1)
+                m.d.sync += [it_lp.eq(it_lp + 1), bt_ra.eq(bt_addr(it_seq, it_lp + 1))]
                 with m.If(it_lp + 1 == it_end):
                     m.next = "IDLE"
                 with m.Else():
@@ -553,10 +576,10 @@ class KVCache(wiring.Component):
 
             # FORK: per held page of src, table → (count, dst's table entry) → count + 1
             with m.State("FORK_BT"):
-                m.d.comb += [bt_raddr.eq(bt_addr(it_seq, slot_of(it_lp))), bt_ren.eq(1)]
+                m.d.comb += bt_ren.eq(1)
                 m.next = "FORK_REF"
             with m.State("FORK_REF"):
-                m.d.comb += [ref_r.addr.eq(bt_r.data), bt_w.en.eq(1),
+                m.d.comb += [bt_w.en.eq(1),
                              bt_w.addr.eq(bt_addr(it_dst, slot_of(it_lp))),
                              bt_w.data.eq(bt_r.data)]
                 m.d.sync += page_r.eq(bt_r.data)
@@ -565,7 +588,7 @@ class KVCache(wiring.Component):
                 m.d.comb += [ref_w.en.eq(1), ref_w.addr.eq(page_r),
                              ref_w.data.eq(inc(ref_r.data)), ref_inc.eq(1),
                              ref_old.eq(ref_r.data)]
-                m.d.sync += it_lp.eq(it_lp + 1)
+                m.d.sync += [it_lp.eq(it_lp + 1), bt_ra.eq(bt_addr(it_seq, it_lp + 1))]
                 with m.If(it_lp + 1 == it_end):
                     m.next = "IDLE"
                 with m.Else():
@@ -573,10 +596,9 @@ class KVCache(wiring.Component):
 
             # window: the APPEND that starts a page when the ring is full drops the oldest
             with m.State("DROP_BT"):
-                m.d.comb += [bt_raddr.eq(bt_addr(c_seq, c_slot)), bt_ren.eq(1)]
+                m.d.comb += bt_ren.eq(1)
                 m.next = "DROP_REF"
             with m.State("DROP_REF"):
-                m.d.comb += ref_r.addr.eq(bt_r.data)
                 m.d.sync += c_old.eq(bt_r.data)
                 m.next = "DROP_DEC"
             with m.State("DROP_DEC"):
@@ -596,7 +618,6 @@ class KVCache(wiring.Component):
 
             # copy on write: the tail page is shared and partly filled
             with m.State("COW_REF"):
-                m.d.comb += ref_r.addr.eq(c_old)
                 m.next = "COW_DEC"
             with m.State("COW_DEC"):
                 with m.If(ref_r.data == 1):             # no longer shared

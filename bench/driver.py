@@ -193,7 +193,9 @@ def plan(block_names, *, quick=False, only=None) -> list[dict]:
                                           f"{row.freq_mhz} MHz seed {seed}"})
         if only in (None, "sim"):
             for i, row in enumerate(info.bench.sim):
-                leaf = label_of(row).replace(" ", "-").replace("=", "-")
+                # one directory per row: rows of one preset (several workloads) build the same
+                # module, and two builds of it in one directory at once break each other
+                leaf = f"{i}-" + label_of(row).replace(" ", "-").replace("=", "-")
                 jobs.append({"block": name, "row": i, "kind": "sim", "preset": row.preset,
                              "overrides": dict(row.overrides),
                              "outdir": str(BUILD / name / "sim" / leaf), "cost": _COST["sim"],

@@ -27,7 +27,7 @@ def measure(info, data: dict) -> None:
         })
     fills = {}
     for s in data["sim"]:
-        est = s["model"]
+        est = s.get("model") or {}
         if not s.get("cycles") or "append_rows" not in est:
             continue
         s["rows_per_cycle"] = (est["append_rows"] + est["read_rows"]) / s["cycles"]
@@ -36,7 +36,7 @@ def measure(info, data: dict) -> None:
             s["append_rate"] = est["append_rows"] / s["cycles"]
     for s in data["sim"]:
         base = fills.get(s["config"])
-        if s["workload"].startswith(FILL_READ) and base and s.get("cycles"):
+        if s["workload"].startswith(FILL_READ) and base and s.get("cycles") and s.get("model"):
             s["read_rate"] = s["model"]["read_rows"] / (s["cycles"] - base["cycles"])
 
 

@@ -1,9 +1,11 @@
 """Helpers shared by the test modules (seeds, simulation reports)."""
 
 import os
+import re
 import zlib
+from pathlib import Path
 
-__all__ = ["seed_of", "report"]
+__all__ = ["seed_of", "report", "check_gate_level"]
 
 
 def seed_of(request) -> int:
@@ -18,3 +20,24 @@ def report(res) -> str:
              if t["status"] == "FAIL"]
     return (f"{res['failed']} failed, {res['passed']} passed ({res['simulator']}, seed "
             f"{res['seed']}, log {res['log']}):\n" + "\n".join(lines))
+
+
+def check_gate_level(preset: str, target: str, workdir, *, tests, cells=(),
+                     min_transactions: int = 5) -> str:
+    """The block's cocotb bench on ``preset``'s post-synthesis netlist for ``target``: every
+    test in ``tests`` passes, at least ``min_transactions`` checked, the netlist has each of
+    ``cells``.
+    Returns the netlist text."""
+    from hwgen.blocks import load
+    from hwgen.flow import gls
+
+    info, cfg = load(preset)
+    res = gls.run(info, cfg, target, seed=1, workdir=workdir)
+    assert res["ok"], report(res)
+    names = {t["name"]: t["status"] for t in res["tests"]}
+    assert all(names[t] == "PASS" for t in tests), names
+    assert res["transactions"] >= min_transactions
+    net = Path(res["netlist"]).read_text()
+    for cell in cells:
+        assert re.search(rf"^\s*{cell}\b", net, re.M), f"the {target} netlist has no {cell}"
+    return net

@@ -17,9 +17,8 @@ words (block RAM, read through its output register).
   return to the idle state with the command still pending, which then takes the fast path.
 * **READ**: status on acceptance, then one beat a cycle through block table → data memory →
   output register; the pipeline stalls as a whole when ``o_k`` / ``o_v`` stall.
-* **FREE**, **FORK**: status on acceptance, then one walk over the held pages, three cycles
-  per page (table, count, write back). **RESET**: one cycle (the FIFO empties, ``fresh``
-  restarts at page 0).
+* **FREE**, **FORK**: status on acceptance, then three cycles per held page (table, count,
+  write back). **RESET**: one cycle (the FIFO empties, ``fresh`` restarts at page 0).
 
 Commands other than READ wait until the READ pipeline and outputs are empty, so no later write
 (a freed page reused) can change a row that is being streamed out.
@@ -378,7 +377,6 @@ class KVCache(wiring.Component):
         it_end = Signal(lpw)
         it_seq = Signal(sib)
         it_dst = Signal(sib)
-        it_fork = Signal()          # the walk is a FORK's (else a FREE's)
         page_r = Signal(pgb)        # a page read from the table
         c_old = Signal(pgb)
         c_new = Signal(pgb)
@@ -419,11 +417,6 @@ class KVCache(wiring.Component):
             for i, r in enumerate(reg_list):
                 with m.If(index == i):
                     m.d.sync += r.eq(value)
-
-        def start_walk(fork):
-            """FREE / FORK accepted: walk the held logical pages lo_lp … n_held − 1 of seq."""
-            m.d.sync += [it_seq.eq(si), it_dst.eq(di), it_fork.eq(fork), it_lp.eq(lo_lp),
-                         it_end.eq(n_held), bt_ra.eq(bt_addr(si, lo_lp))]
 
         def set_len(index, kind):
             """Length of sequence ``index``: ``inc`` (len_s + 1), ``zero``, or ``copy`` (FORK's
@@ -511,26 +504,28 @@ class KVCache(wiring.Component):
                                 m.d.comb += [cmd_in.ready.eq(1), emit.eq(1),
                                              emit_code.eq(Mux(seq_ok, Status.OK,
                                                               Status.BAD_SEQ))]
-                                start_walk(fork=0)
+                                m.d.sync += [it_seq.eq(si), it_lp.eq(lo_lp),
+                                             it_end.eq(n_held), bt_ra.eq(bt_addr(si, lo_lp))]
                                 with m.If(seq_ok):
                                     set_len(si, "zero")
                                     set_seq(si, shared, 0)
                                     with m.If(n_held != 0):
-                                        m.next = "WALK_BT"
+                                        m.next = "FREE_BT"
                         with m.Case(Op.FORK):
                             with m.If(drained):
                                 code = Mux(~seq_ok | ~dst_ok | (si == di), Status.BAD_SEQ,
                                            Mux(len_d != 0, Status.SEQ_IN_USE, Status.OK))
                                 m.d.comb += [cmd_in.ready.eq(1), emit.eq(1),
                                              emit_code.eq(code)]
-                                start_walk(fork=1)
+                                m.d.sync += [it_seq.eq(si), it_dst.eq(di), it_lp.eq(lo_lp),
+                                             it_end.eq(n_held), bt_ra.eq(bt_addr(si, lo_lp))]
                                 with m.If(code == Status.OK):
                                     set_len(di, "copy")
                                     set_seq(di, tail, tail_s)
                                     set_seq(si, shared, 1)
                                     set_seq(di, shared, 1)
                                     with m.If(n_held != 0):
-                                        m.next = "WALK_BT"
+                                        m.next = "FORK_BT"
                         with m.Default():
                             with m.If(drained):
                                 m.d.comb += [cmd_in.ready.eq(1), emit.eq(1),
@@ -557,35 +552,47 @@ class KVCache(wiring.Component):
                     with m.Else():
                         m.d.sync += r_beat.eq(r_beat + 1)
 
-            # FREE / FORK walk the held pages of seq (src), per page: table → count → write
-            # back; FREE decrements (and pushes a page that reaches 0), FORK also copies the
-            # entry into dst's table and increments
-            with m.State("WALK_BT"):
+            # FREE: per held page, table → count → write back (and push when it reaches 0)
+            with m.State("FREE_BT"):
                 m.d.comb += bt_ren.eq(1)
-                m.next = "WALK_REF"
-            with m.State("WALK_REF"):
+                m.next = "FREE_REF"
+            with m.State("FREE_REF"):
                 m.d.sync += page_r.eq(bt_r.data)
-                with m.If(it_fork):
-                    m.d.comb += [bt_w.en.eq(1),
-                                 bt_w.addr.eq(bt_addr(it_dst, slot_of(it_lp))),
-                                 bt_w.data.eq(bt_r.data)]
-                m.next = "WALK_WR"
-            with m.State("WALK_WR"):
-                m.d.comb += [ref_w.en.eq(1), ref_w.addr.eq(page_r), ref_old.eq(ref_r.data)]
-                with m.If(it_fork):
-                    m.d.comb += [ref_w.data.eq(inc(ref_r.data)), ref_inc.eq(1)]
-                with m.Else():
-                    m.d.comb += [ref_w.data.eq((ref_r.data - 1)[:cfg.ref_bits]), ref_dec.eq(1),
-                                 push_page.eq(page_r)]
-                    if self.fault == "free_keeps_page":
-                        m.d.comb += push.eq(ref_r.data <= 2)
-                    else:
-                        m.d.comb += push.eq(ref_r.data == 1)
+                m.next = "FREE_WR"
+            with m.State("FREE_WR"):
+                dec = (ref_r.data - 1)[:cfg.ref_bits]
+                m.d.comb += [ref_w.en.eq(1), ref_w.addr.eq(page_r), ref_w.data.eq(dec),
+                             ref_dec.eq(1), ref_old.eq(ref_r.data)]
+                if self.fault == "free_keeps_page":
+                    m.d.comb += push.eq(ref_r.data <= 2)
+                else:
+                    m.d.comb += push.eq(ref_r.data == 1)
+                m.d.comb += push_page.eq(page_r)
                 m.d.sync += [it_lp.eq(it_lp + 1), bt_ra.eq(bt_addr(it_seq, it_lp + 1))]
                 with m.If(it_lp + 1 == it_end):
                     m.next = "IDLE"
                 with m.Else():
-                    m.next = "WALK_BT"
+                    m.next = "FREE_BT"
+
+            # FORK: per held page of src, table → (count, dst's table entry) → count + 1
+            with m.State("FORK_BT"):
+                m.d.comb += bt_ren.eq(1)
+                m.next = "FORK_REF"
+            with m.State("FORK_REF"):
+                m.d.comb += [bt_w.en.eq(1),
+                             bt_w.addr.eq(bt_addr(it_dst, slot_of(it_lp))),
+                             bt_w.data.eq(bt_r.data)]
+                m.d.sync += page_r.eq(bt_r.data)
+                m.next = "FORK_WR"
+            with m.State("FORK_WR"):
+                m.d.comb += [ref_w.en.eq(1), ref_w.addr.eq(page_r),
+                             ref_w.data.eq(inc(ref_r.data)), ref_inc.eq(1),
+                             ref_old.eq(ref_r.data)]
+                m.d.sync += [it_lp.eq(it_lp + 1), bt_ra.eq(bt_addr(it_seq, it_lp + 1))]
+                with m.If(it_lp + 1 == it_end):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "FORK_BT"
 
             # window: the APPEND that starts a page when the ring is full drops the oldest
             with m.State("DROP_BT"):

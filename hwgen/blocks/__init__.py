@@ -17,7 +17,7 @@ from ..core.errors import HwgenError
 __all__ = ["BLOCK_NAMES", "DEFAULT_PRESET", "blocks", "get_block", "presets", "load"]
 
 #: Every block, by package name (the registry name is the package name).
-BLOCK_NAMES = ("mxu", "softmax", "kvcache")
+BLOCK_NAMES = ("mxu", "softmax", "kvcache", "sparse")
 
 #: What ``hwgen demo`` (``make demo``) runs when given no config.
 DEFAULT_PRESET = "mxu-4x4-int8"

@@ -26,10 +26,7 @@ Commands other than READ wait until the READ pipeline and outputs are empty, so 
 
 from amaranth.hdl import (
     Cat,
-    ClockSignal,
     Const,
-    Elaboratable,
-    Instance,
     Module,
     Mux,
     Signal,
@@ -38,6 +35,7 @@ from amaranth.hdl import (
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ...core.bram import DataMemory
 from ...core.tech import tech_of
 from .config import KVCacheConfig, Op, Status
 
@@ -51,78 +49,6 @@ def cmd_layout(cfg: KVCacheConfig) -> data.StructLayout:
     return data.StructLayout({"op": 3, "seq": unsigned(cfg.seq_bits),
                               "a": unsigned(cfg.pos_bits), "b": unsigned(cfg.pos_bits),
                               "what": 2})
-
-
-class DataMemory(Elaboratable):
-    """A K or V memory: one write port, one read port whose data passes an output register.
-
-    ``rdata`` is ``mem[raddr]`` two edges after ``raddr`` with ``ren`` then ``oce`` high (the
-    read, then the output register; each holds when its enable is low). On ECP5 with at most
-    1024 words the memory is hand-instantiated DP16KD block RAM (36-bit pseudo-dual-port
-    tiles up to 512 words, 18-bit up to 1024) with ``REGMODE_B = "OUTREG"``: the block RAM's
-    own output register, whose clock-to-out is a fraction of the read latch's (about 5.6 ns,
-    which alone would cap the clock near 130 MHz). Elsewhere an ``amaranth.lib.memory`` read
-    port and a register (block RAM by inference). Simulation model of the primitive:
-    ``fpga/models/DP16KD.v``.
-    """
-
-    def __init__(self, shape, depth: int, tech):
-        self.shape, self.depth, self.tech = shape, depth, tech
-        self.waddr = Signal(range(depth))
-        self.wdata = Signal(shape)
-        self.wen = Signal()
-        self.raddr = Signal(range(depth))
-        self.ren = Signal()
-        self.oce = Signal()
-        self.rdata = Signal(shape)
-
-    @property
-    def tile_width(self) -> int | None:
-        """Bits per DP16KD tile (36 or 18), or None when the memory is inferred."""
-        if self.tech.family != "ecp5":
-            return None
-        return 36 if self.depth <= 512 else 18 if self.depth <= 1024 else None
-
-    def elaborate(self, platform):
-        m = Module()
-        tw = self.tile_width
-        if tw is None:
-            m.submodules.mem = mem = memory.Memory(shape=self.shape, depth=self.depth, init=[])
-            wp, rp = mem.write_port(), mem.read_port(transparent_for=())
-            m.d.comb += [wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen),
-                         rp.addr.eq(self.raddr), rp.en.eq(self.ren)]
-            with m.If(self.oce):
-                m.d.sync += self.rdata.eq(rp.data)
-            return m
-        width = len(self.wdata.as_value())
-        wbits = Cat(self.wdata.as_value(), Const(0, -width % tw))
-        rbits = Signal(len(wbits))
-        m.d.comb += self.rdata.as_value().eq(rbits[:width])
-        abits = 9 if tw == 36 else 10
-        lsb = 14 - abits
-        wad = Cat(Const(0b1111 if tw == 36 else 0b11, lsb), self.waddr, Const(0, abits))[:14]
-        rad = Cat(Const(0, lsb), self.raddr, Const(0, abits))[:14]
-        for t in range(len(wbits) // tw):
-            d = wbits[t * tw:(t + 1) * tw]
-            q = rbits[t * tw:(t + 1) * tw]
-            ports = {f"i_ADA{i}": wad[i] for i in range(14)}
-            ports.update({f"i_ADB{i}": rad[i] for i in range(14)})
-            ports.update({f"i_DIA{i}": d[i] for i in range(18)})
-            ports.update({f"i_DIB{i}": (d[18 + i] if tw == 36 else 0) for i in range(18)})
-            ports.update({f"o_DOA{i}": q[i] for i in range(18)} if tw == 36 else {})
-            ports.update({f"o_DOB{i}": q[(18 if tw == 36 else 0) + i] for i in range(18)})
-            m.submodules[f"tile{t}"] = Instance(
-                "DP16KD",
-                p_DATA_WIDTH_A=tw, p_DATA_WIDTH_B=tw, p_REGMODE_A="NOREG",
-                p_REGMODE_B="OUTREG", p_RESETMODE="SYNC", p_WRITEMODE_A="NORMAL",
-                p_WRITEMODE_B="NORMAL", p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
-                p_GSR="DISABLED",
-                i_CLKA=ClockSignal(), i_CEA=1, i_OCEA=1, i_WEA=self.wen, i_RSTA=0,
-                i_CSA0=0, i_CSA1=0, i_CSA2=0,
-                i_CLKB=ClockSignal(), i_CEB=self.ren, i_OCEB=self.oce, i_WEB=0, i_RSTB=0,
-                i_CSB0=0, i_CSB1=0, i_CSB2=0,
-                **ports)
-        return m
 
 
 #: Cycles from a command's transfer to its acceptance by the controller (0: the inputs are taken

@@ -1,70 +1,12 @@
 """Processing elements of the systolic arrays and their pipelined multiplier."""
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ...core.mult import ecp5_mult, multiply, product_shape
+
 __all__ = ["multiply", "ecp5_mult", "WSPE", "OSPE"]
-
-
-def multiply(a, b, *, lut: bool = False):
-    """``a * b`` as an expression; with ``lut`` a shift-and-add form that synthesis keeps in
-    logic (no DSP inference), with the sign of ``b``'s top bit handled two's-complement style."""
-    if not lut:
-        return a * b
-    bs = b.shape()
-    acc = Const(0, 1)
-    for i in range(bs.width):
-        term = Mux(b[i], a, 0) << i
-        if bs.signed and i == bs.width - 1:
-            acc = acc - term
-        else:
-            acc = acc + term
-    return acc
-
-
-def ecp5_mult(m, a_in, b_in, b_ce, prod, *, name):
-    """ECP5 MULT18X18D with its A, B input registers and output register on: ``prod`` is
-    ``a·b`` of the values registered one cycle before (``b`` only where ``b_ce``). Same timing
-    as fabric registers ``a_r <= a_in; b_r <= b_in if b_ce; prod <= a_r·b_r``, but the whole
-    register → multiply → register path stays inside the DSP (see FPGA-NOTES: Yosys never packs
-    these registers itself). Simulation model: ``fpga/models/MULT18X18D.v``.
-    """
-    sa, sb = a_in.shape(), b_in.shape()
-    a18 = Signal(18, name=f"{name}_a")
-    b18 = Signal(18, name=f"{name}_b")
-    p36 = Signal(36, name=f"{name}_p")
-    m.d.comb += [a18.eq(a_in.as_signed() if sa.signed else a_in),
-                 b18.eq(b_in.as_signed() if sb.signed else b_in),
-                 prod.eq(p36[:prod.shape().width])]
-    ports = {f"i_A{i}": a18[i] for i in range(18)}
-    ports.update({f"i_B{i}": b18[i] for i in range(18)})
-    ports.update({f"o_P{i}": p36[i] for i in range(36)})
-    m.submodules[name] = Instance(
-        "MULT18X18D",
-        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
-        p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE1", p_REG_INPUTB_RST="RST0",
-        p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
-        p_GSR="DISABLED", p_RESETMODE="SYNC",
-        i_SIGNEDA=int(sa.signed), i_SIGNEDB=int(sb.signed), i_SOURCEA=0, i_SOURCEB=0,
-        i_CLK0=ClockSignal(), i_CE0=1, i_CE1=b_ce, i_RST0=0,
-        **ports)
-
-
-def _product_shape(a: Shape, b: Shape) -> Shape:
-    lo = min(x * y for x in (_min(a), _max(a)) for y in (_min(b), _max(b)))
-    hi = max(x * y for x in (_min(a), _max(a)) for y in (_min(b), _max(b)))
-    if lo >= 0:
-        return unsigned(max(1, hi.bit_length()))
-    return signed(max((-lo - 1).bit_length(), hi.bit_length()) + 1)
-
-
-def _min(s: Shape) -> int:
-    return -(1 << (s.width - 1)) if s.signed else 0
-
-
-def _max(s: Shape) -> int:
-    return (1 << (s.width - 1)) - 1 if s.signed else (1 << s.width) - 1
 
 
 class WSPE(wiring.Component):
@@ -88,7 +30,7 @@ class WSPE(wiring.Component):
     def __init__(self, a_shape, w_shape, ps_shape, *, lut=False, dsp=None):
         self._lut = lut
         self._dsp = dsp
-        self._prod_shape = _product_shape(Shape.cast(a_shape), Shape.cast(w_shape))
+        self._prod_shape = product_shape(Shape.cast(a_shape), Shape.cast(w_shape))
         super().__init__({
             "a_in": In(a_shape), "s_in": In(1), "a_out": Out(a_shape), "s_out": Out(1),
             "sh_en": In(1), "sh_zero": In(1), "sh_in": In(w_shape),
@@ -139,7 +81,7 @@ class OSPE(wiring.Component):
         self._dsp = dsp
         self._acc_fmt = acc_fmt
         self._overflow = overflow
-        self._prod_shape = _product_shape(Shape.cast(a_shape), Shape.cast(b_shape))
+        self._prod_shape = product_shape(Shape.cast(a_shape), Shape.cast(b_shape))
         acc_shape = acc_fmt.shape
         super().__init__({
             "a_in": In(a_shape), "f_in": In(2), "a_out": Out(a_shape), "f_out": Out(2),

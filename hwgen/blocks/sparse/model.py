@@ -2,8 +2,8 @@
 
 The rules (``rtl.py``), cycle 0 being the command's transfer:
 
-* Each tile loads its weight words one a cycle from the cycle after the command (or after the
-  previous tile's last issue); it runs from the cycle after its last word.
+* Each tile loads its weight words one a cycle from the second cycle after the command (or
+  after the previous tile's last issue); it runs from the cycle after its last word.
 * ``i_x`` beats enter the input register one a cycle from the tile's first load cycle on,
   while it is empty or the 2-entry queue has room; the register moves into the queue when the
   queue has room (counted at the start of the cycle). A beat that is all zero (``act``) and
@@ -91,11 +91,11 @@ def model(cfg, rows: int | None = None, X=None) -> dict:
     tiles = -(-rows // cfg.lanes)
     cost, kept = issue_costs(cfg, X)
     words = cfg.words(K)
-    p = 1
+    p = 2                                  # the command's registers load in cycle 1
     fin = 0
     for _ in range(tiles):
         fin = _simulate(cost, kept, p, words)
-        p = fin + 1
+        p = fin + 2
     s = stats(cfg, X, rows)
     return {**static, "cycles": fin + PIPE, "tolerance": {"abs": 0, "rel": 0.0},
             "tiles": tiles, "macs": rows * K * n, **s}

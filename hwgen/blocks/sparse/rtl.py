@@ -16,11 +16,12 @@ __all__ = ["SparseEngine", "PIPE"]
 PIPE = 11
 
 
-class _State(enum.Enum, shape=2):
+class _State(enum.Enum, shape=3):
     IDLE = 0
-    LOAD = 1
-    RUN = 2
-    WAIT = 3
+    SETUP = 1       # the command's registers are loaded; the first tile starts next
+    LOAD = 2
+    RUN = 3
+    WAIT = 4
 
 
 def _onehot_low(mask):
@@ -131,8 +132,11 @@ class SparseEngine(wiring.Component):
         n_last = Signal(cfg.dim_bits)
         t_last = Signal(cfg.tile_bits)
         pos_col = Signal(cfg.k_bits + 1)             # positions per column (for skipped)
-        tile = Signal(cfg.tile_bits)
+        k_one = Signal()                             # one beat per column
+        n_one = Signal()                             # one column per tile
+        tiles_left = Signal(cfg.tile_bits)          # tiles of the job after this one
         last_tile = Signal()
+        t_one = Signal()                             # one tile
         bank = Signal()
         cmd = self.i_cmd.payload
         m.d.comb += self.i_cmd.ready.eq(state == _State.IDLE)
@@ -146,6 +150,7 @@ class SparseEngine(wiring.Component):
                 last_mask.eq((Const(2, U + 1) << lanes_in_last) - 1),
                 words_last.eq(g_last * keep + keep - 1 if cfg.nm else k_m1),
                 n_last.eq(cmd.n), t_last.eq(cmd.t),
+                k_one.eq((k_m1 >> win_bits) == 0), n_one.eq(cmd.n == 0), t_one.eq(cmd.t == 0),
                 pos_col.eq(((g_last + 1) << unit_bits) if cfg.nm else k_m1 + 1),
             ]
 
@@ -176,8 +181,9 @@ class SparseEngine(wiring.Component):
         a_wr = Signal()                          # the slot the next entry goes to
         a_rd = Signal()                          # the slot the issue register takes next
         x_open = Signal()
-        xb = Signal(beat_bits)
-        xc = Signal(cfg.dim_bits)
+        xb = Signal(beat_bits)                   # beat index in the column (the address)
+        x_beats = Signal(beat_bits)              # beats of the column after this one
+        x_cols = Signal(cfg.dim_bits)            # columns of the tile after this one
         # input register R: the beat as it came, with its position flags (lb: last beat of a
         # column, lt: of the tile, lj: of the job); R moves into A when A has room
         raw = data.StructLayout({"vals": data.ArrayLayout(x_shape, win), "mask": U,
@@ -189,7 +195,10 @@ class SparseEngine(wiring.Component):
         m.d.comb += [r_move.eq(r_full & (a_count != 2)),
                      self.i_x.ready.eq(x_open & (~r_full | (a_count != 2))),
                      acc_x.eq(self.i_x.valid & self.i_x.ready)]
-        lb = xb == kb_last
+        # lb / lc: the next beat is the last of its column / the column the last of the tile
+        # (flip-flops kept up to date, not comparisons on the input path)
+        lb = Signal()
+        lc = Signal()
         x_in = self.i_x.payload
         if cfg.mode == "act":                    # the units to issue: the non-zero elements
             nz = Cat(*(x_in[e] != 0 for e in range(win)))
@@ -197,12 +206,13 @@ class SparseEngine(wiring.Component):
             nz = Const((1 << U) - 1, U)
         with m.If(acc_x):
             m.d.sync += [r.vals.eq(x_in), r.mask.eq(Mux(lb, nz & last_mask, nz)),
-                         r.beat.eq(xb), r.lb.eq(lb),
-                         r.lt.eq(lb & (xc == n_last)), r.lj.eq(last_tile),
-                         xb.eq(Mux(lb, 0, xb + 1))]
+                         r.beat.eq(xb), r.lb.eq(lb), r.lt.eq(lb & lc), r.lj.eq(last_tile),
+                         xb.eq(Mux(lb, 0, xb + 1)),
+                         x_beats.eq(Mux(lb, kb_last, x_beats - 1)),
+                         lb.eq(Mux(lb, k_one, x_beats == 1))]
             with m.If(lb):
-                m.d.sync += xc.eq(Mux(xc == n_last, 0, xc + 1))
-                with m.If(xc == n_last):
+                m.d.sync += [x_cols.eq(x_cols - 1), lc.eq(x_cols == 1)]
+                with m.If(lc):
                     m.d.sync += x_open.eq(0)
         m.d.sync += r_full.eq(acc_x | (r_full & ~r_move))
 
@@ -257,13 +267,16 @@ class SparseEngine(wiring.Component):
         with m.Elif(fire & beat_done):
             m.d.sync += b_full.eq(0)
         # queue A: two slots written in turn (no shifting: a new entry goes straight into its
-        # slot), read in turn by the issue register
-        with m.If(push):
-            m.d.sync += a_wr.eq(~a_wr)
+        # slot), read in turn by the issue register. Every beat leaving R is written into the
+        # free slot; only the pointer and the count say whether it was kept (the slots' write
+        # enable does not wait for the zero test)
+        with m.If(r_move):
             with m.If(a_wr):
                 m.d.sync += a1.eq(new)
             with m.Else():
                 m.d.sync += a0.eq(new)
+        with m.If(push):
+            m.d.sync += a_wr.eq(~a_wr)
         m.d.sync += a_count.eq(a_count + push - b_load)
 
         # ---------------- S0: the issued slot ----------------
@@ -282,25 +295,30 @@ class SparseEngine(wiring.Component):
         for e in range(unit):
             m.d.comb += sel[e].eq(_or_tree([Mux(onehot[u], b.vals[u * unit + e], 0)
                                             for u in range(U)]))
-        flags = data.StructLayout({"end": 1, "last": 1})
+        # v: a slot was issued (its product counts); end: it closes a column; last: the job
+        flags = data.StructLayout({"v": 1, "end": 1, "last": 1})
         s0_x = Signal(opnd)
         s0_f = Signal(flags)
-        m.d.sync += [s0_x.eq(Mux(fire, sel.as_value(), 0)), s0_f.end.eq(fire & is_end),
+        m.d.sync += [s0_x.eq(Mux(fire, sel.as_value(), 0)), s0_f.v.eq(fire),
+                     s0_f.end.eq(fire & is_end),
                      s0_f.last.eq(fire & is_end & b.lt & b.lj)]
         s0_addr = Signal(ab + 1)
         m.d.sync += s0_addr.eq(Cat(addr, bank))
-        m.d.comb += [wmem.raddr.eq(s0_addr), wmem.ren.eq(1), wmem.oce.eq(1)]
+        # the memory reads only for issued slots: an idle read could collide with the loader's
+        # write into the same bank (block RAM gives undefined data then)
+        m.d.comb += [wmem.raddr.eq(s0_addr), wmem.ren.eq(s0_f.v), wmem.oce.eq(1)]
 
         # the memory's registered output is valid in S2; S3: a flip-flop of its own beside it
         # (the block RAM's clock-to-out leaves no time for routing or logic), S4 a second one
-        # that carries it to the multipliers. Operands and
-        # flags reset (a reset flushes the lanes with zero products); the weight word need not.
-        s1_x, s1_f = Signal(opnd), Signal(flags)
-        s2_x, s2_f = Signal(opnd), Signal(flags)
-        s3_x, s3_f = Signal(opnd), Signal(flags)
-        s4_x, s4_f = Signal(opnd), Signal(flags)
-        s3_w = Signal(self._word, reset_less=True)
-        s4_w = Signal(self._word, reset_less=True)
+        # that carries it to the multipliers. Every stage resets (a synchronous reset is free on
+        # both families' flip-flops): after a reset the lanes hold zeros, and a simulator's
+        # power-up X in the weight path cannot reach an accumulator (X · 0 is X in Verilog).
+        s1_x, s1_f = Signal(opnd, name="s1_x"), Signal(flags, name="s1_f")
+        s2_x, s2_f = Signal(opnd, name="s2_x"), Signal(flags, name="s2_f")
+        s3_x, s3_f = Signal(opnd, name="s3_x"), Signal(flags, name="s3_f")
+        s4_x, s4_f = Signal(opnd, name="s4_x"), Signal(flags, name="s4_f")
+        s3_w = Signal(self._word)
+        s4_w = Signal(self._word)
         m.d.sync += [s1_x.eq(s0_x), s1_f.eq(s0_f), s2_x.eq(s1_x), s2_f.eq(s1_f),
                      s3_x.eq(s2_x), s3_f.eq(s2_f), s3_w.eq(wmem.rdata),
                      s4_x.eq(s3_x), s4_f.eq(s3_f), s4_w.eq(s3_w)]
@@ -323,13 +341,16 @@ class SparseEngine(wiring.Component):
                 ecp5_mult(m, a, w, Const(1), prod, name=f"mult{lane}")
             else:
                 a_r = Signal(x_shape, name=f"a_r{lane}")
-                w_r = Signal(cfg.w_fmt.shape, name=f"w_r{lane}", reset_less=True)
+                w_r = Signal(cfg.w_fmt.shape, name=f"w_r{lane}")
                 m.d.sync += [a_r.eq(a), w_r.eq(w), prod.eq(multiply(a_r, w_r))]
             prod_r = Signal.like(prod, name=f"prod_r{lane}")
             acc = Signal(cfg.acc_fmt.shape, name=f"acc{lane}")
             m.d.sync += prod_r.eq(prod)
             total = _accumulate(acc, prod_r, cfg.acc_fmt, cfg.overflow)
-            m.d.sync += acc.eq(Mux(f7.end, 0, total))
+            # only issued slots count: between them the weight path may hold anything (after a
+            # reset, or a block RAM's undefined word), and in Verilog X · 0 is X
+            with m.If(f7.v):
+                m.d.sync += acc.eq(Mux(f7.end, 0, total))
             with m.If(f7.end):
                 m.d.sync += result[lane].eq(total)
 
@@ -348,28 +369,34 @@ class SparseEngine(wiring.Component):
         # ---------------- control ----------------
         enter_load = Signal()
         tile_end = fire & is_end & b.lt
-        m.d.comb += enter_load.eq(((state == _State.IDLE) & self.i_cmd.valid)
-                                  | (running & tile_end & ~b.lj))
+        # the next tile's load starts the cycle after the tile's last issue, from a flip-flop
+        next_tile = Signal()
+        job_end = Signal()                       # and WAIT after the last tile, likewise
+        m.d.sync += [next_tile.eq(tile_end & ~b.lj), job_end.eq(tile_end & b.lj)]
+        m.d.comb += enter_load.eq((state == _State.SETUP) | next_tile)
         with m.Switch(state):
             with m.Case(_State.IDLE):
                 with m.If(self.i_cmd.valid):
-                    m.d.sync += [tile.eq(0), last_tile.eq(cmd.t == 0)]
+                    m.d.sync += state.eq(_State.SETUP)
             with m.Case(_State.LOAD):
                 with m.If(self.i_w.valid & (wcount == words_last)):
                     m.d.sync += [state.eq(_State.RUN), running.eq(1)]
             with m.Case(_State.RUN):
                 with m.If(tile_end):
                     m.d.sync += running.eq(0)
-                    with m.If(b.lj):
-                        m.d.sync += state.eq(_State.WAIT)
-                    with m.Else():
-                        m.d.sync += [tile.eq(tile + 1), last_tile.eq(tile + 1 == t_last)]
+                with m.If(job_end):
+                    m.d.sync += state.eq(_State.WAIT)
             with m.Case(_State.WAIT):
                 with m.If(y_done & self.o_y.payload.last):
                     m.d.sync += state.eq(_State.IDLE)
         with m.If(enter_load):
             m.d.sync += [state.eq(_State.LOAD), bank.eq(~bank), wcount.eq(0), x_open.eq(1),
-                         xb.eq(0), xc.eq(0)]
+                         xb.eq(0), x_beats.eq(kb_last), x_cols.eq(n_last),
+                         lb.eq(k_one), lc.eq(n_one)]
+            with m.If(next_tile):
+                m.d.sync += [tiles_left.eq(tiles_left - 1), last_tile.eq(tiles_left == 1)]
+            with m.Else():
+                m.d.sync += [tiles_left.eq(t_last), last_tile.eq(t_one)]
 
         # ---------------- counters ----------------
         cyc = Signal(sb)

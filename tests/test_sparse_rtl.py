@@ -125,10 +125,11 @@ def test_cycles_equal_model(mode):
         check(cfg, random_job(cfg, rng, cfg.lanes, 64, 4, zeros=zeros))
 
 
-@pytest.mark.parametrize("layout", ["lane", "alternate", "end", "empty"])
+@pytest.mark.parametrize("layout", ["lane", "one_beat", "alternate", "end", "empty"])
 def test_adversarial_layouts(layout):
-    """All non-zeros at the front of a column, every other one, one at the very end, none —
-    in act mode with gaps and stalls, and exact cycles without."""
+    """All non-zeros at the front of a column, all in one beat (one compaction window), every
+    other one, one at the very end, none — in act mode with gaps and stalls, and exact cycles
+    without."""
     cfg = PRESETS["sparse-8lane-int8"].replace(mode="act")
     rng = np.random.default_rng(4)
     job = random_job(cfg, rng, cfg.lanes + 3, 61, 3, zeros=0.75, layout=layout)

@@ -1,8 +1,9 @@
 """cocotb bench of the sparse engine: jobs ``Y = W·X`` with 0 … 100 % zeros in X (W pruned to
-N:M in ``nm`` mode), adversarial layouts (every non-zero at the front of a column, alternating,
-one at the very end, all zero), extremes, K = 1 and K = max_k, compressed weights; the library's
-standard tests compare Y to the golden model under random gaps and stalls on every stream, and
-``counters`` checks the hardware's cycle / issue / skip counters against the model."""
+N:M in ``nm`` mode), adversarial layouts (every non-zero at the front of a column, all of them
+in one compaction window, alternating, one at the very end, all zero), extremes, K = 1 and
+K = max_k, compressed weights; the library's standard tests compare Y to the golden model under
+random gaps and stalls on every stream, and ``counters`` checks the hardware's cycle / issue /
+skip counters against the model."""
 
 import cocotb
 import hwgen_tb as tb
@@ -48,7 +49,7 @@ class SparseStimulus(tb.Stimulus):
         K = min(cfg.max_k, 4 * win + 3)
         jobs = [self.job(f"sparsity {round(z * 100)} %", L + 1, K, 2, z) for z in ZEROS]
         jobs += [self.job(f"layout {lay}", L, K, 2, 0.75, layout=lay)
-                 for lay in ("lane", "alternate", "end", "empty")]
+                 for lay in ("lane", "one_beat", "alternate", "end", "empty")]
         jobs += [
             self.job("extremes", L, K, 2, 0.25, layout="extremes", kind="extremes"),
             self.job("K = 1", 2 * L, 1, 3, 0.0),

@@ -89,6 +89,7 @@ BENCH = BenchRows(
     ),
     sim=MODE_ROWS + (
         SimRow(preset="sparse-8lane-int8-w32", workload=Z[0.75]),
+        SimRow(preset="sparse-8lane-int8-w32", workload=Z[0.75], overrides={"mode": "dense"}),
         SimRow(preset="sparse-8lane-int8-w32", workload=Z[0.9]),
         SimRow(preset="sparse-8lane-int8-w32", workload=Z[0.9], overrides={"mode": "dense"}),
         SimRow(preset="sparse-4lane-int16-sat", workload=Z[0.75]),

@@ -58,7 +58,8 @@ def sparse_x(cfg, rng: np.random.Generator, K: int, n: int, zeros: float,
     """X (K × n) with a share ``zeros`` of zero elements (the rest uniform non-zero).
 
     ``layout``: ``random`` (independent positions), ``lane`` (every non-zero of a column at its
-    front, the rest zero: full beats, then all-zero ones),
+    front, the rest zero: full beats, then all-zero ones), ``one_beat`` (the non-zeros fill one
+    beat of ``window`` elements in the middle of each column, every other beat zero),
     ``alternate`` (every other element non-zero), ``end`` (one non-zero at the very end of each
     column), ``empty`` (every column zero), ``extremes`` (x_fmt min/max/±1 at the non-zeros).
     """
@@ -73,6 +74,11 @@ def sparse_x(cfg, rng: np.random.Generator, K: int, n: int, zeros: float,
         keep = np.zeros((K, n), dtype=bool)
         nnz = round((1 - zeros) * K)
         keep[:nnz] = True
+    elif layout == "one_beat":
+        keep = np.zeros((K, n), dtype=bool)
+        win = cfg.window
+        b0 = (K // win // 2) * win
+        keep[b0:b0 + win] = True
     elif layout == "alternate":
         keep = (np.arange(K) % 2 == 1)[:, None].repeat(n, axis=1)
     elif layout == "end":

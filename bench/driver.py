@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "bench"
 RESULTS = ROOT / "bench" / "results"
 
-__all__ = ["SEEDS", "main", "plan", "header", "bench_module", "render", "num", "pct", "met"]
+__all__ = ["SEEDS", "main", "plan", "header", "bench_module", "render", "num", "pct", "met",
+           "check_goals"]
 
 #: nextpnr seeds of a full run; Fmax is their median.
 SEEDS = (1, 2, 3)
@@ -362,6 +363,20 @@ def pct(x) -> str:
 
 def met(flag) -> str:
     return "—" if flag is None else ("**met**" if flag else "not met")
+
+
+def check_goals(data: dict) -> None:
+    """Every placed FPGA row against its goals: ``lut_met`` and ``fmax_met`` (None without that
+    goal) and ``fits`` (the median seed's LUTs within the device)."""
+    for e in data["fpga"]:
+        if "fmax_mhz" not in e:
+            continue
+        goals = e["goals"]
+        e.update({
+            "lut_met": e["luts"] <= goals["lut"] if "lut" in goals else None,
+            "fmax_met": e["fmax_mhz"] >= goals["fmax_mhz"] if "fmax_mhz" in goals else None,
+            "fits": e["luts"] <= e["luts_available"] if e.get("luts_available") else True,
+        })
 
 
 def _cell(name: str, keep: int = 56) -> str:

@@ -4,7 +4,7 @@ against contiguous ``max_seq`` regions (the rows themselves are ``hwgen.blocks.k
 """
 
 import numpy as np
-from driver import met, num, pct
+from driver import check_goals, met, num, pct
 
 from hwgen.blocks.kvcache import KVCacheModel
 
@@ -17,14 +17,7 @@ def measure(info, data: dict) -> None:
     """Per FPGA row: Fmax against its goal; per simulation row: rows (appended + read, per
     output port) per cycle, and for a preset with both a fill job and a fill-then-read job, the
     read rate alone: read rows / (cycles of fill + read − cycles of fill)."""
-    for e in data["fpga"]:
-        if "fmax_mhz" not in e:
-            continue
-        goals = e["goals"]
-        e.update({
-            "fmax_met": e["fmax_mhz"] >= goals["fmax_mhz"] if "fmax_mhz" in goals else None,
-            "fits": e["luts"] <= e["luts_available"] if e.get("luts_available") else True,
-        })
+    check_goals(data)
     fills = {}
     for s in data["sim"]:
         est = s.get("model") or {}

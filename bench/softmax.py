@@ -2,7 +2,7 @@
 designs, cycles per row against the model, and the accuracy table (the rows themselves are
 ``hwgen.blocks.softmax.BENCH``)."""
 
-from driver import met, num
+from driver import check_goals, met, num
 
 from hwgen.blocks.softmax import accuracy
 
@@ -12,15 +12,7 @@ __all__ = ["measure", "report", "COLUMNS"]
 def measure(info, data: dict) -> None:
     """Per FPGA row: LUT and Fmax against their goals (a row built at all fits its device);
     per simulation row: cycles per row and elements per cycle, measured and modelled."""
-    for e in data["fpga"]:
-        if "fmax_mhz" not in e:
-            continue
-        goals = e["goals"]
-        e.update({
-            "lut_met": e["luts"] <= goals["lut"] if "lut" in goals else None,
-            "fmax_met": e["fmax_mhz"] >= goals["fmax_mhz"] if "fmax_mhz" in goals else None,
-            "fits": e["luts"] <= e["luts_available"] if e.get("luts_available") else True,
-        })
+    check_goals(data)
     for s in data["sim"]:
         rows, elements = s["model"].get("rows"), s["model"].get("elements")
         if not rows:

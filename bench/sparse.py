@@ -3,7 +3,7 @@ multiplier per cycle against sparsity, each mode beside ``dense`` on the same in
 speed-up goals, and area / Fmax against the goal and the reference designs (the rows
 themselves are ``hwgen.blocks.sparse.BENCH``)."""
 
-from driver import met, num
+from driver import check_goals, met, num
 
 __all__ = ["measure", "report", "COLUMNS", "GOALS"]
 
@@ -25,14 +25,7 @@ def measure(info, data: dict) -> None:
     """Per FPGA row: Fmax against its goal, fits; per simulation row: effective MACs per
     multiplier per cycle (rows·K·n / (lanes · cycles)) and the speed-up over the ``dense`` row
     of the same preset and workload."""
-    for e in data["fpga"]:
-        if "fmax_mhz" not in e:
-            continue
-        goals = e["goals"]
-        e.update({
-            "fmax_met": e["fmax_mhz"] >= goals["fmax_mhz"] if "fmax_mhz" in goals else None,
-            "fits": e["luts"] <= e["luts_available"] if e.get("luts_available") else True,
-        })
+    check_goals(data)
     dense = {}
     for s in data["sim"]:
         est = s.get("model") or {}

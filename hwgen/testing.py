@@ -2,7 +2,7 @@
 
 import random
 
-__all__ = ["stream_put", "stream_get"]
+__all__ = ["stream_put", "stream_get", "first_transfer"]
 
 
 async def stream_put(ctx, port, values, *, rng: random.Random | None = None, gap: float = 0.0):
@@ -40,3 +40,14 @@ async def stream_get(ctx, port, count, *, rng: random.Random | None = None, stal
                 cycles.append(cycle)
     ctx.set(port.ready, 0)
     return out
+
+
+async def first_transfer(ctx, port) -> int:
+    """The cycle (counted from this testbench's start) of the first transfer on ``port``, a
+    stream another testbench drives."""
+    cycle = 0
+    while True:
+        _, _, valid, ready = await ctx.tick().sample(port.valid, port.ready)
+        if valid and ready:
+            return cycle
+        cycle += 1

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hwgen.blocks.kvcache import PRESETS, KVCache, KVCacheConfig, golden, model, random_ops
 from hwgen.blocks.kvcache.golden import counts, from_streams, to_streams
 from hwgen.blocks.kvcache.rtl import CMD_LATENCY, FAULTS
-from hwgen.testing import stream_put
+from hwgen.testing import first_transfer, stream_put
 
 #: hypothesis examples of random configs (HWGEN_EXAMPLES=200 for a deeper run)
 EXAMPLES = int(os.environ.get("HWGEN_EXAMPLES", "10"))
@@ -43,13 +43,7 @@ def run(cfg, ops, K, V, *, gap=0.0, stall=0.0, seed=0, dut=None):
         return tb
 
     async def first_cmd(ctx):
-        cycle = 0
-        while True:
-            _, _, v, r = await ctx.tick().sample(dut.i_cmd.valid, dut.i_cmd.ready)
-            if v and r:
-                marks["first"] = cycle
-                return
-            cycle += 1
+        marks["first"] = await first_transfer(ctx, dut.i_cmd)
 
     def monitor(port):
         async def tb(ctx):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hwgen.blocks.sparse import PRESETS, SparseConfig, SparseEngine, golden, model, random_job
 from hwgen.blocks.sparse.golden import counts, from_streams, pack_nm, to_streams
-from hwgen.testing import stream_put
+from hwgen.testing import first_transfer, stream_put
 
 #: hypothesis examples of random configs (HWGEN_EXAMPLES=200 for a deeper run)
 EXAMPLES = int(os.environ.get("HWGEN_EXAMPLES", "12"))
@@ -41,13 +41,7 @@ def run(cfg, job, *, gap=0.0, stall=0.0, seed=0):
         return tb
 
     async def first_cmd(ctx):
-        cycle = 0
-        while True:
-            _, _, v, r = await ctx.tick().sample(dut.i_cmd.valid, dut.i_cmd.ready)
-            if v and r:
-                marks["first"] = cycle
-                return
-            cycle += 1
+        marks["first"] = await first_transfer(ctx, dut.i_cmd)
 
     async def monitor(ctx):
         rng = random.Random(f"{seed}out")

@@ -14,6 +14,7 @@ from ...core.contract import (
 from .config import MODES, PRESETS, SparseConfig
 from .golden import (
     accumulate,
+    check_nm,
     counts,
     first_bad_group,
     from_streams,
@@ -28,8 +29,8 @@ from .rtl import SparseEngine
 from .tensors import TENSORS, random_job, random_weights, sparse_x
 
 __all__ = ["SparseConfig", "SparseEngine", "golden", "accumulate", "prune_nm", "pack_nm",
-           "unpack_nm", "first_bad_group", "model", "MODES", "PRESETS", "TENSORS", "INFO",
-           "describe", "random_job", "random_weights", "sparse_x", "bench_job"]
+           "unpack_nm", "first_bad_group", "check_nm", "model", "MODES", "PRESETS", "TENSORS",
+           "INFO", "describe", "random_job", "random_weights", "sparse_x", "bench_job"]
 
 
 def describe(cfg: SparseConfig) -> Description:

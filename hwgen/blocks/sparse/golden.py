@@ -22,8 +22,8 @@ positions. :func:`prune_nm` makes W N:M sparse by magnitude, :func:`pack_nm` and
 
 import numpy as np
 
-__all__ = ["prune_nm", "pack_nm", "unpack_nm", "first_bad_group", "accumulate", "dense_weights",
-           "golden", "naive", "to_streams", "from_streams", "counts", "stats"]
+__all__ = ["prune_nm", "pack_nm", "unpack_nm", "first_bad_group", "check_nm", "accumulate",
+           "dense_weights", "golden", "naive", "to_streams", "from_streams", "counts", "stats"]
 
 
 def _groups(W: np.ndarray, group: int) -> np.ndarray:
@@ -58,11 +58,9 @@ def first_bad_group(W, keep: int, group: int):
     return (int(bad[0][0]), int(bad[0][1])) if bad.size else None
 
 
-def pack_nm(W, keep: int = 2, group: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """``(W_vals, W_idx)``, each rows × (G·keep), of a ``keep:group`` sparse W.
-
-    Raises ``ValueError`` naming the first group (row, group) with more than ``keep``
-    non-zeros."""
+def check_nm(W, keep: int, group: int) -> None:
+    """``ValueError`` naming the first group (row, group) of W with more than ``keep``
+    non-zeros, if there is one."""
     W = np.asarray(W, dtype=np.int64)
     bad = first_bad_group(W, keep, group)
     if bad is not None:
@@ -70,7 +68,17 @@ def pack_nm(W, keep: int = 2, group: int = 4) -> tuple[np.ndarray, np.ndarray]:
         nz = int((_groups(W, group)[r, g] != 0).sum())
         last = min(W.shape[1], g * group + group) - 1
         raise ValueError(f"W is not {keep}:{group} sparse: row {r}, group {g} (k = {g * group}"
-                         f"…{last}) has {nz} non-zeros, more than {keep}")
+                         f"…{last}) has {nz} non-zeros, more than keep = {keep} (prune it with "
+                         f"hwgen.blocks.sparse.prune_nm)")
+
+
+def pack_nm(W, keep: int = 2, group: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """``(W_vals, W_idx)``, each rows × (G·keep), of a ``keep:group`` sparse W.
+
+    Raises ``ValueError`` naming the first group (row, group) with more than ``keep``
+    non-zeros (:func:`check_nm`)."""
+    W = np.asarray(W, dtype=np.int64)
+    check_nm(W, keep, group)
     g = _groups(W, group)
     rows, G, _ = g.shape
     # positions: the non-zeros first, then the lowest zero positions; keep ``keep``, sorted
@@ -128,7 +136,7 @@ def dense_weights(cfg, *, X, W=None, W_vals=None, W_idx=None) -> np.ndarray:
         return unpack_nm(W_vals, W_idx, K, cfg.keep, cfg.group)
     W = np.asarray(W, dtype=np.int64)
     if cfg.nm:
-        pack_nm(W, cfg.keep, cfg.group)            # raises on a group that is not N:M
+        check_nm(W, cfg.keep, cfg.group)
     return W
 
 
@@ -170,7 +178,7 @@ def naive(cfg, W, X) -> np.ndarray:
     return Y
 
 
-def _compressed(cfg, X, W, W_vals, W_idx):
+def _compressed(cfg, W, W_vals, W_idx):
     """``(vals, idx)`` the hardware stores in ``nm`` mode."""
     if W is not None:
         return pack_nm(np.asarray(W, dtype=np.int64), cfg.keep, cfg.group)
@@ -202,7 +210,7 @@ def to_streams(cfg, *, X, W=None, W_vals=None, W_idx=None) -> dict:
     xp[:K] = X
     beats = [_lanes(xp[b * win:(b + 1) * win, j], win) for j in range(n) for b in range(nb)]
     if cfg.nm:
-        vals, idx = _compressed(cfg, X, W, W_vals, W_idx)
+        vals, idx = _compressed(cfg, W, W_vals, W_idx)
     else:
         W = np.asarray(W, dtype=np.int64)
     for t in range(tiles):

@@ -142,12 +142,12 @@ class SparseEngine(wiring.Component):
         m.d.comb += self.i_cmd.ready.eq(state == _State.IDLE)
         k_m1 = Signal(cfg.k_bits)
         m.d.comb += k_m1.eq(cmd.k)
-        lanes_in_last = (k_m1[:win_bits] >> unit_bits) if win_bits else Const(0, 1)
+        last_unit = (k_m1[:win_bits] >> unit_bits) if win_bits else Const(0, 1)
         g_last = k_m1 >> unit_bits                   # units (groups) per column − 1
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
             m.d.sync += [
                 kb_last.eq(k_m1 >> win_bits),
-                last_mask.eq((Const(2, U + 1) << lanes_in_last) - 1),
+                last_mask.eq((Const(2, U + 1) << last_unit) - 1),
                 words_last.eq(g_last * keep + keep - 1 if cfg.nm else k_m1),
                 n_last.eq(cmd.n), t_last.eq(cmd.t),
                 k_one.eq((k_m1 >> win_bits) == 0), n_one.eq(cmd.n == 0), t_one.eq(cmd.t == 0),

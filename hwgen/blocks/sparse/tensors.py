@@ -4,7 +4,7 @@ import numpy as np
 
 from ...core.tensors import Array, Tensors
 from .config import MAX_DIM
-from .golden import first_bad_group, prune_nm, unpack_nm
+from .golden import check_nm, prune_nm, unpack_nm
 
 __all__ = ["TENSORS", "sparse_x", "random_weights", "random_job"]
 
@@ -29,14 +29,7 @@ def _check(cfg, arrays) -> None:
     K = arrays["X"].shape[0]
     if has_w:
         if cfg.nm:
-            bad = first_bad_group(arrays["W"], cfg.keep, cfg.group)
-            if bad is not None:
-                r, g = bad
-                nz = int((arrays["W"][r, g * cfg.group:(g + 1) * cfg.group] != 0).sum())
-                raise ValueError(f"W is not {cfg.keep}:{cfg.group} sparse: row {r}, group {g} "
-                                 f"(k = {g * cfg.group}…{min(K, (g + 1) * cfg.group) - 1}) has "
-                                 f"{nz} non-zeros, more than keep = {cfg.keep} (prune it with "
-                                 f"hwgen.blocks.sparse.prune_nm)")
+            check_nm(arrays["W"], cfg.keep, cfg.group)
         return
     if arrays["W_vals"].shape != arrays["W_idx"].shape:
         raise ValueError(f"W_vals and W_idx must have the same shape, not "

@@ -143,14 +143,26 @@ def _cmd_list(args) -> int:
 
 def _cmd_generate(args) -> int:
     info, cfg = load(args.config, args.set)
-    outdir = _check_outdir(args.output or Path("build") / cfg.module_name)
+    target = args.target
+    outdir = _check_outdir(args.output or Path("build") / (
+        cfg.module_name if target is None else f"{cfg.module_name}-{target}"))
     from .flow.emit import emit
 
-    man = emit(info, cfg, outdir)
-    files = [*man.get("files", {}).values(), "files.f"]
+    man = emit(info, cfg, outdir, target=target)
+    f = man["files"]
+    files = [f["verilog"], f["manifest"], f["core"], *f["models"], "files.f"]
     print(f"{man['name']}: block {info.name}, from {_source(args)}")
     print(f"  {man['describe']}")
     print(f"  wrote {outdir}/: {', '.join(files)}")
+    if target is None:
+        print("  generic Verilog: portable, not tuned for an FPGA; `--target TARGET` emits what "
+              "`hwgen fpga --target TARGET` builds (that target's primitives, faster there)")
+    else:
+        print(f"  target {target}: the Verilog `hwgen fpga --target {target}` builds "
+              f"(elaborated for {man['tech']})"
+              + (f"; simulation models {', '.join(f['models'])} (listed in files.f and the "
+                 f"core's sim target)" if f["models"] else
+                 "; no hand-instantiated primitive, so no simulation model is needed"))
     print("  ports:")
     pw = max(len(p["name"]) for p in man["ports"])
     for p in man["ports"]:
@@ -193,6 +205,9 @@ def _default_simulator() -> str:
 
 def _cmd_sim(args) -> int:
     info, cfg = load(args.config, args.set)
+    if args.netlist is not None and args.target is not None:
+        raise HwgenError("--target and --netlist exclude each other: --netlist TARGET already "
+                         "simulates the netlist of TARGET's elaboration")
     if args.netlist is not None:
         if args.simulator not in (None, "icarus"):
             raise HwgenError(f"--netlist runs on icarus (with Yosys' cell models), not "
@@ -202,7 +217,8 @@ def _cmd_sim(args) -> int:
         args.simulator = _default_simulator()
     if args.outputs is not None and args.inputs is None:
         raise HwgenError("--outputs needs --inputs (it receives the results for those inputs)")
-    leaf = f"sim-netlist-{args.netlist}" if args.netlist else f"sim-{args.simulator}"
+    leaf = (f"sim-netlist-{args.netlist}" if args.netlist else f"sim-{args.simulator}"
+            + (f"-{args.target}" if args.target else ""))
     workdir = _check_outdir(args.output or Path("build") / cfg.module_name / leaf,
                             "work directory")
     # the inputs and the outputs path are checked before anything else
@@ -211,10 +227,12 @@ def _cmd_sim(args) -> int:
     if args.netlist:
         flow, extra = _flow("hwgen.flow.gls", "fpga"), {"target": args.netlist}
     else:
-        flow, extra = _flow("hwgen.flow.sim", "sim"), {"simulator": args.simulator}
+        flow = _flow("hwgen.flow.sim", "sim")
+        extra = {"simulator": args.simulator, "target": args.target}
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     print(f"sim {cfg.module_name} ({_source(args)}) on {args.simulator}"
           + (f", gate-level netlist for {args.netlist}" if args.netlist else "")
+          + (f", RTL elaborated for {args.target}" if args.target else "")
           + f", seed {seed}"
           + (f", {args.vectors} vectors" if args.vectors is not None else "")
           + (f", inputs {args.inputs}" if args.inputs is not None else ""), flush=True)
@@ -301,9 +319,9 @@ def _cmd_demo(args) -> int:
     common = {"config": name, "set": args.set, "debug": False}
     print(f"== hwgen demo: {name} ({info.name}: {info.summary})", flush=True)
     print(f"== 1. generate Verilog, manifest, FuseSoC core into {out}", flush=True)
-    rc = _cmd_generate(argparse.Namespace(**common, output=out))
+    rc = _cmd_generate(argparse.Namespace(**common, output=out, target=None))
     sim = {"simulator": None, "seed": 1, "vectors": None, "waves": False, "inputs": None,
-           "outputs": None, "netlist": None, "timeout": None}
+           "outputs": None, "netlist": None, "target": None, "timeout": None}
     print("== 2. the cocotb bench against the golden model (random stalls on every port)",
           flush=True)
     rc = rc or _cmd_sim(argparse.Namespace(**common, **sim, output=out / "sim"))
@@ -383,7 +401,12 @@ def get_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", parents=[debug],
                        help="write Verilog, manifest JSON, FuseSoC core and files.f")
-    _add_common(p, output_help="output directory (default: build/<module name>)")
+    _add_common(p, output_help="output directory (default: build/<module name>, with "
+                               "--target build/<module name>-<target>)")
+    p.add_argument("--target", choices=FPGA_TARGETS, metavar="TARGET",
+                   help="elaborate for this FPGA target, as `hwgen fpga` does (its primitives, "
+                        "their simulation models listed in files.f); default: generic Verilog; "
+                        f"one of {', '.join(FPGA_TARGETS)}")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("sim", parents=[debug],
@@ -403,6 +426,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--netlist", choices=FPGA_TARGETS, metavar="TARGET",
                    help="simulate the post-synthesis netlist for this FPGA target (gate level, "
                         f"Icarus with Yosys' cell models); one of {', '.join(FPGA_TARGETS)}")
+    p.add_argument("--target", choices=FPGA_TARGETS, metavar="TARGET",
+                   help="simulate the RTL as elaborated for this FPGA target (what `hwgen "
+                        "generate --target` writes), with its primitives' models")
     p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
                    help="wall-clock limit of the build and of the run, each (default 1800)")
     p.set_defaults(func=_cmd_sim)

@@ -92,6 +92,31 @@ def test_generate_preset(capsys, tmp_path):
     assert "peak_macs_per_cycle=4" in out
 
 
+def test_generate_says_generic_or_target(capsys, tmp_path, monkeypatch):
+    """Without --target the output says the Verilog is generic; with it, the target, the
+    models written and listed, in build/<name>-<target> by default."""
+    rc, out, err = run(capsys, "generate", SMALL, "-o", tmp_path / "g")
+    assert rc == 0, err
+    assert "  generic Verilog: portable, not tuned for an FPGA; `--target TARGET`" in out
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, "generate", SMALL, "--target", "ecp5-25k")
+    assert rc == 0, err
+    outdir = Path("build") / "mxu_ws_2x2_int8-ecp5-25k"
+    assert (f"  wrote {outdir}/: mxu_ws_2x2_int8.v, mxu_ws_2x2_int8.json, mxu_ws_2x2_int8.core, "
+            "MULT18X18D.v, files.f\n") in out
+    assert ("  target ecp5-25k: the Verilog `hwgen fpga --target ecp5-25k` builds (elaborated "
+            "for ecp5); simulation models MULT18X18D.v (listed in files.f and the core's sim "
+            "target)\n") in out
+    assert "generic" not in out
+    assert (outdir / "files.f").read_text() == "MULT18X18D.v\nmxu_ws_2x2_int8.v\n"
+    rc, out, err = run(capsys, "generate", SMALL, "--target", "ice40-up5k", "-o", "i")
+    assert rc == 0, err
+    assert "no hand-instantiated primitive, so no simulation model is needed" in out
+    assert_error(capsys, ["generate", SMALL, "--target", "ecp5-12k", "-o", "x"],
+                 r"argument --target: invalid choice: 'ecp5-12k' \(choose from .*\) "
+                 r"\(see `hwgen generate --help`\)", nothing_in=tmp_path / "x")
+
+
 def test_generate_default_dir_and_set(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rc, out, err = run(capsys, "generate", SMALL, "--set", "name=my_mxu", "--set", "cols=3")
@@ -237,10 +262,12 @@ def fake_sim(monkeypatch):
         run_ = FakeFlow(result)
 
         def sim_run(info, cfg, *, simulator="icarus", seed=0, vectors=10, waves=False,
-                    inputs=None, outputs=None, workdir=None, timeout_s=1800.0, progress=None):
+                    inputs=None, outputs=None, workdir=None, timeout_s=1800.0, progress=None,
+                    target=None):
             assert callable(progress)
             return run_(info, cfg, simulator=simulator, seed=seed, vectors=vectors, waves=waves,
-                        inputs=inputs, outputs=outputs, workdir=workdir)
+                        inputs=inputs, outputs=outputs, workdir=workdir,
+                        **({"target": target} if target is not None else {}))
 
         def gls_run(info, cfg, target, *, seed=0, vectors=None, waves=False, inputs=None,
                     outputs=None, workdir=None, timeout_s=1800.0, progress=None):
@@ -341,6 +368,23 @@ def test_sim_netlist(capsys, tmp_path, fake_sim, monkeypatch):
     assert out.startswith("sim mxu_ws_2x2_int8 (preset mxu-2x2-int8) on icarus, gate-level "
                           "netlist for ecp5-25k, seed 2\n")
     assert "PASS: 3 of 3 tests passed, 12 transactions checked in 9.0 s" in out
+
+
+def test_sim_target(capsys, tmp_path, fake_sim, monkeypatch):
+    flow = fake_sim(sim_result(4, 0))
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, "sim", SMALL, "--target", "ecp5-85k", "--simulator", "verilator",
+                       "--seed", "3")
+    assert rc == 0, err
+    [(_, _, _, kw)] = flow.calls
+    assert kw["target"] == "ecp5-85k" and kw["simulator"] == "verilator"
+    assert kw["workdir"] == Path("build") / "mxu_ws_2x2_int8" / "sim-verilator-ecp5-85k"
+    assert out.startswith("sim mxu_ws_2x2_int8 (preset mxu-2x2-int8) on verilator, RTL "
+                          "elaborated for ecp5-85k, seed 3\n")
+    assert_error(capsys, ["sim", SMALL, "--target", "ecp5-25k", "--netlist", "ecp5-25k"],
+                 r"--target and --netlist exclude each other: --netlist TARGET already "
+                 r"simulates the netlist of TARGET's elaboration")
+    assert len(flow.calls) == 1
 
 
 def test_sim_netlist_errors(capsys, tmp_path, fake_sim):

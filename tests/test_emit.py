@@ -71,7 +71,8 @@ def test_every_preset_emits(emitted):
     assert man["config"] == cfg.to_dict()
     assert info.config.from_dict(man["config"]) == cfg
     assert man["files"] == {"verilog": f"{name}.v", "manifest": f"{name}.json",
-                            "core": f"{name}.core"}
+                            "core": f"{name}.core", "models": []}
+    assert man["tech"] == "generic" and man["target"] is None
     assert man["clock"] == "clk" and man["reset"] == {"signal": "rst", "active": "high",
                                                       "sync": True}
     assert isinstance(man["model"], dict)
@@ -95,6 +96,7 @@ def test_every_preset_emits(emitted):
     assert f"name: hwgen:blocks:{name}:{__version__}\n" in core
     assert f"      - {name}.v\n" in core and f"toplevel: {name}\n" in core
     assert "{{" not in core and "{%" not in core
+    assert "Generic RTL" in core and "sim_models" not in core
 
 
 @pytest.mark.parametrize("name", sorted(get_block("mxu").presets))
@@ -166,3 +168,54 @@ def test_failure_writes_nothing(tmp_path, change):
     with pytest.raises((ValueError, ZeroDivisionError)):
         emit(info, cfg, tmp_path / "old")
     assert [p.name for p in (tmp_path / "old").iterdir()] == ["keep.v"]
+
+
+@pytest.mark.parametrize(("pname", "target", "models"), [
+    ("mxu-2x2-int8", "ecp5-25k", ["MULT18X18D.v"]),
+    ("mxu-4x4-int8-os", "ecp5-85k", ["MULT18X18D.v"]),
+    ("kvcache-2seq-128-up5k", "ecp5-25k", ["DP16KD.v"]),
+    ("mxu-2x2-int8", "ice40-up5k", []),
+])
+def test_emit_for_target(pname, target, models, tmp_path):
+    """``target`` gives the Verilog ``hwgen fpga`` builds (the same text), the models of the
+    primitives it instantiates beside it, listed first in ``files.f`` and in the core's
+    ``sim`` target, and the manifest records the target."""
+    from hwgen.flow.emit import to_verilog
+    from hwgen.flow.synth import get_target
+
+    info, cfg = presets()[pname]
+    name = cfg.module_name
+    man = emit(info, cfg, tmp_path, target=target)
+    tgt = get_target(target)
+    assert man["target"] == target and man["tech"] == tgt.family
+    assert man["files"]["models"] == models
+    text = (tmp_path / f"{name}.v").read_text()
+    assert text == to_verilog(info.component(cfg), name, tgt.tech)      # what fpga.py builds
+    assert text != to_verilog(info.component(cfg), name) or not models
+    assert (tmp_path / "files.f").read_text() == "".join(f"{f}\n" for f in [*models, f"{name}.v"])
+    for f in models:
+        model = (tmp_path / f).read_text()
+        assert f"module {f[:-2]}" in model and f"{f[:-2]} #(" in text
+    core = (tmp_path / f"{name}.core").read_text()
+    assert f"--target {target}" in core
+    if models:
+        sim_target = core[core.index("  sim:\n"):core.index("  lint:\n")]
+        assert "filesets: [sim_models, rtl]" in sim_target
+        default = core[core.index("  default:\n"):core.index("  sim:\n")]
+        assert "filesets: [rtl]" in default               # synthesis: no models
+        for f in models:
+            assert f"      - {f}\n" in core
+    on_disk = json.loads((tmp_path / f"{name}.json").read_text())
+    assert on_disk == man
+
+
+def test_emit_target_errors_write_nothing(tmp_path):
+    from hwgen.core.errors import HwgenError
+    from hwgen.core.tech import Tech
+
+    info, cfg = presets()["mxu-2x2-int8"]
+    with pytest.raises(HwgenError, match=r"unknown FPGA target 'ecp5-12k'; valid targets: "):
+        emit(info, cfg, tmp_path / "a", target="ecp5-12k")
+    with pytest.raises(HwgenError, match=r"tech 'ice40' contradicts target 'ecp5-25k'"):
+        emit(info, cfg, tmp_path / "b", target="ecp5-25k", tech=Tech(family="ice40"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

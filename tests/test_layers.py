@@ -19,8 +19,8 @@ LAYERS = {"hwgen": 0, "hwgen.core": 0, "hwgen.testing": 0, "hwgen.blocks": 1, "h
           "hwgen.cli": 3, "hwgen.__main__": 3}
 
 #: The flow modules, lowest first: each imports only modules before it.
-FLOW_ORDER = ("logs", "formal", "templates", "tools", "reports", "emit", "synth", "sim", "gls",
-              "harness", "fpga")
+FLOW_ORDER = ("logs", "formal", "templates", "tools", "reports", "targets", "emit", "synth", "sim",
+              "gls", "harness", "fpga")
 
 
 def module_name(path: Path) -> str:

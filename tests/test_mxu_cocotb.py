@@ -8,7 +8,6 @@ from helpers import report, seed_of
 
 from hwgen.blocks import get_block, load, presets
 from hwgen.blocks.mxu import GEMM_64x256x64
-from hwgen.core.tech import Tech
 from hwgen.flow import sim
 
 pytestmark = pytest.mark.cocotb
@@ -17,13 +16,14 @@ pytestmark = pytest.mark.cocotb
 @pytest.mark.parametrize("preset_name", ["mxu-2x2-int8", "mxu-4x4-int8-os", "mxu-3x5-uint8-bias",
                                          "mxu-4x4-int16-sat"])
 def test_mxu_bench_ecp5_primitives(preset_name, tmp_path, request):
-    """The RTL as ECP5 builds elaborate it (MULT18X18D with its registers, LUT-RAM accumulator)
-    passes the same bench, with the primitive's behavioural model."""
+    """The RTL as ECP5 builds elaborate it (``hwgen sim --target``: MULT18X18D with its
+    registers) passes the same bench, with the primitive's behavioural model from files.f."""
     info, cfg = presets()[preset_name]
     res = sim.run(info, cfg, simulator="icarus", seed=seed_of(request), workdir=tmp_path,
-                  tech=Tech(family="ecp5"))
+                  target="ecp5-25k")
     verilog = (tmp_path / "rtl" / f"{cfg.module_name}.v").read_text()
     assert verilog.count("MULT18X18D #(") == cfg.rows * cfg.cols
+    assert (tmp_path / "rtl" / "files.f").read_text().startswith("MULT18X18D.v\n")
     assert res["ok"], report(res)
 
 

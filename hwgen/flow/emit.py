@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from importlib import resources
@@ -11,7 +12,9 @@ from amaranth.back import verilog
 from amaranth.lib import stream, wiring
 
 from .. import __version__
+from ..core.errors import HwgenError
 from ..core.streams import describe_layout
+from .targets import get_target
 from .templates import render
 
 __all__ = ["ports_of", "manifest", "to_verilog", "primitive_models", "emit", "write_atomically"]
@@ -81,6 +84,87 @@ def primitive_models(tech) -> list[Path]:
     return sorted(root.glob("*.v"))
 
 
+_INCLUDE = re.compile(r'^\s*`include\s+"([^"]+)"\s*$')
+_MODULE_START = re.compile(r"^\s*module\s+(\\\S+|\w+)")
+_MODULE_END = re.compile(r"\bendmodule\b")
+_ATTRIBUTE = re.compile(r"^\s*\(\*.*\*\)\s*$")
+_IDENT = re.compile(r"\\\S+|\b\w+\b")
+#: A cell instance in Yosys ``write_verilog`` output: ``  TYPE #(`` or ``  TYPE name (``.
+_INSTANCE = re.compile(r"^  (\w+) (#\($|\S.*\($)", re.M)
+
+
+def _inline_includes(path: Path, depth: int = 0) -> list[str]:
+    if depth > 8:
+        raise HwgenError(f"{path}: `include nested too deeply")
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        m = _INCLUDE.match(line)
+        if m:
+            inc = path.parent / m.group(1)
+            if not inc.is_file():
+                raise HwgenError(f"{path}: included file {str(inc)!r} does not exist")
+            lines += _inline_includes(inc, depth + 1)
+        else:
+            lines.append(line)
+    return lines
+
+
+def models_for(netlist: str, files: list[Path]) -> list[tuple[str, str]]:
+    """The model files cut down to the modules ``netlist`` instantiates, and what those
+    instantiate: ``[(file name, text)]``, includes inlined.
+
+    Every line outside a module (defines, ``ifdef``, ``timescale``) is kept, except Yosys
+    attributes (``(* ... *)``), which may belong to a dropped module. A module defined
+    more than once (the ECP5 models include ``cells_ff.vh`` twice) is kept the first time, so an
+    earlier file (hwgen's own models) wins. Unused models are dropped because Icarus cannot parse
+    some of them (ECP5's ``TRELLIS_COMB``, a nextpnr cell no netlist holds); a file left with no
+    module is left out.
+    """
+    parsed = []                     # per file: [str | (module name, [lines])]
+    bodies: dict[str, str] = {}
+    for path in files:
+        items, current = [], None
+        for line in _inline_includes(path):
+            if current is None:
+                m = _MODULE_START.match(line)
+                if m:
+                    current = (m.group(1), [line])
+                else:
+                    if not _ATTRIBUTE.match(line):
+                        items.append(line)
+                    continue
+            else:
+                current[1].append(line)
+            if _MODULE_END.search(line):
+                items.append(current)
+                bodies.setdefault(current[0], "\n".join(current[1]))
+                current = None
+        if current is not None:
+            raise HwgenError(f"{path}: module {current[0]} has no endmodule")
+        parsed.append((path, items))
+    want = {m.group(1) for m in _INSTANCE.finditer(netlist)} & set(bodies)
+    todo = list(want)
+    while todo:
+        name = todo.pop()
+        for ident in set(_IDENT.findall(bodies[name])) & set(bodies):
+            if ident not in want:
+                want.add(ident)
+                todo.append(ident)
+    out, kept = [], set()
+    for path, items in parsed:
+        lines, mine = [], 0
+        for item in items:
+            if isinstance(item, str):
+                lines.append(item)
+            elif item[0] in want and item[0] not in kept:
+                kept.add(item[0])
+                lines += item[1]
+                mine += 1
+        if mine:                    # a file none of whose modules is used is left out
+            out.append((path.name, "\n".join(lines) + "\n"))
+    return out
+
+
 def write_atomically(outdir: Path, files: dict[str, str]) -> list[Path]:
     """Write every file or none: render into a temp dir beside ``outdir``, then move in."""
     outdir = Path(outdir)
@@ -96,21 +180,42 @@ def write_atomically(outdir: Path, files: dict[str, str]) -> list[Path]:
     return written
 
 
-def emit(info, cfg, outdir, *, tech=None) -> dict:
+def emit(info, cfg, outdir, *, target=None, tech=None) -> dict:
     """Elaborate ``cfg`` and write ``<name>.v``, ``<name>.json``, ``<name>.core``, ``files.f``.
 
+    ``target`` (an FPGA target name such as ``"ecp5-25k"``, or a ``targets.Target``) elaborates
+    the block exactly as ``hwgen fpga --target`` does: the target family's hand-instantiated
+    primitives (e.g. ECP5 MULT18X18D with its registers, DP16KD with its output registers)
+    instead of generic RTL. The simulation models of the primitives the Verilog instantiates
+    are written beside it (``<PRIMITIVE>.v``) and listed in ``files.f`` (before the design) and in
+    the FuseSoC core (fileset ``sim_models``, used by its ``sim`` target only: synthesis tools
+    know the primitives). ``tech`` (a ``core.tech.Tech``) is the family alone, for callers
+    without a target. Without either the Verilog is generic (portable, not target-tuned).
+
     Everything is generated in memory first, so an elaboration error writes nothing.
-    Returns the manifest (with ``files`` added).
+    Returns the manifest (with ``files`` added; ``target`` and ``tech`` record the elaboration).
     """
+    tgt = None
+    if target is not None:
+        tgt = get_target(target)
+        if tech is not None and tech.family != tgt.tech.family:
+            raise HwgenError(f"tech {tech.family!r} contradicts target {tgt.name!r} "
+                             f"(family {tgt.family!r})")
+        tech = tgt.tech
     name = cfg.module_name
     component = info.component(cfg)
     man = manifest(info, cfg, component)
     man["tech"] = tech.family if tech is not None else "generic"
+    man["target"] = tgt.name if tgt is not None else None
     rtl = to_verilog(component, name, tech)
+    models = models_for(rtl, primitive_models(tech))
     core = render("fusesoc.core.j2", name=name, block=info.name, version=__version__,
-                  summary=info.summary, config=cfg.to_dict())
-    man["files"] = {"verilog": f"{name}.v", "manifest": f"{name}.json", "core": f"{name}.core"}
+                  summary=info.summary, config=cfg.to_dict(), target=man["target"],
+                  tech=man["tech"], models=[fname for fname, _ in models])
+    man["files"] = {"verilog": f"{name}.v", "manifest": f"{name}.json", "core": f"{name}.core",
+                    "models": [fname for fname, _ in models]}
     files = {f"{name}.v": rtl, f"{name}.json": json.dumps(man, indent=2) + "\n",
-             f"{name}.core": core, "files.f": f"{name}.v\n"}
+             f"{name}.core": core, **dict(models),
+             "files.f": "".join(f"{f}\n" for f in [*man["files"]["models"], f"{name}.v"])}
     write_atomically(Path(outdir), files)
     return man

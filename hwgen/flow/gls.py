@@ -13,7 +13,7 @@ from pathlib import Path
 from ..core.errors import HwgenError
 from ..core.tech import Tech
 from ..core.tensors import check_writable
-from .emit import emit, primitive_models
+from .emit import _INSTANCE, _MODULE_START, emit, models_for, primitive_models
 from .sim import TIMEOUT_S, Design
 from .sim import run as sim_run
 from .synth import Netlist, Target, get_target, synth_netlist
@@ -51,87 +51,6 @@ def cell_models(family: str) -> tuple[list[Path], dict]:
     if not path.is_file():
         raise HwgenError(f"Yosys' {family} cell models {str(path)!r} do not exist")
     return [*primitive_models(Tech(family=family)), path], dict(defines)
-
-
-_INCLUDE = re.compile(r'^\s*`include\s+"([^"]+)"\s*$')
-_MODULE_START = re.compile(r"^\s*module\s+(\\\S+|\w+)")
-_MODULE_END = re.compile(r"\bendmodule\b")
-_ATTRIBUTE = re.compile(r"^\s*\(\*.*\*\)\s*$")
-_IDENT = re.compile(r"\\\S+|\b\w+\b")
-#: A cell instance in Yosys ``write_verilog`` output: ``  TYPE #(`` or ``  TYPE name (``.
-_INSTANCE = re.compile(r"^  (\w+) (#\($|\S.*\($)", re.M)
-
-
-def _inline_includes(path: Path, depth: int = 0) -> list[str]:
-    if depth > 8:
-        raise HwgenError(f"{path}: `include nested too deeply")
-    lines = []
-    for line in path.read_text(errors="replace").splitlines():
-        m = _INCLUDE.match(line)
-        if m:
-            inc = path.parent / m.group(1)
-            if not inc.is_file():
-                raise HwgenError(f"{path}: included file {str(inc)!r} does not exist")
-            lines += _inline_includes(inc, depth + 1)
-        else:
-            lines.append(line)
-    return lines
-
-
-def models_for(netlist: str, files: list[Path]) -> list[tuple[str, str]]:
-    """The model files cut down to the modules ``netlist`` instantiates, and what those
-    instantiate: ``[(file name, text)]``, includes inlined.
-
-    Every line outside a module (defines, ``ifdef``, ``timescale``) is kept, except Yosys
-    attributes (``(* ... *)``), which may belong to a dropped module. A module defined
-    more than once (the ECP5 models include ``cells_ff.vh`` twice) is kept the first time, so an
-    earlier file (hwgen's own models) wins. Unused models are dropped because Icarus cannot parse
-    some of them (ECP5's ``TRELLIS_COMB``, a nextpnr cell no netlist holds); a file left with no
-    module is left out.
-    """
-    parsed = []                     # per file: [str | (module name, [lines])]
-    bodies: dict[str, str] = {}
-    for path in files:
-        items, current = [], None
-        for line in _inline_includes(path):
-            if current is None:
-                m = _MODULE_START.match(line)
-                if m:
-                    current = (m.group(1), [line])
-                else:
-                    if not _ATTRIBUTE.match(line):
-                        items.append(line)
-                    continue
-            else:
-                current[1].append(line)
-            if _MODULE_END.search(line):
-                items.append(current)
-                bodies.setdefault(current[0], "\n".join(current[1]))
-                current = None
-        if current is not None:
-            raise HwgenError(f"{path}: module {current[0]} has no endmodule")
-        parsed.append((path, items))
-    want = {m.group(1) for m in _INSTANCE.finditer(netlist)} & set(bodies)
-    todo = list(want)
-    while todo:
-        name = todo.pop()
-        for ident in set(_IDENT.findall(bodies[name])) & set(bodies):
-            if ident not in want:
-                want.add(ident)
-                todo.append(ident)
-    out, kept = [], set()
-    for path, items in parsed:
-        lines, mine = [], 0
-        for item in items:
-            if isinstance(item, str):
-                lines.append(item)
-            elif item[0] in want and item[0] not in kept:
-                kept.add(item[0])
-                lines += item[1]
-                mine += 1
-        if mine:                    # a file none of whose modules is used is left out
-            out.append((path.name, "\n".join(lines) + "\n"))
-    return out
 
 
 _DEFAULT_PORT = re.compile(r"\binput\b[^,;]*?(\w+)\s*(?:`ICE40_DEFAULT_ASSIGNMENT_([01])\b"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.errors import HwgenError
 from ..core.tensors import check_writable
-from .emit import emit, primitive_models
+from .emit import emit
 from .logs import error_line
 from .tools import HEARTBEAT_S, SIMULATORS, find_simulator
 
@@ -258,7 +258,8 @@ def _limit_wall_clock(runner, seconds: float) -> None:
 def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
         vectors: int | None = None, waves: bool = False, inputs=None, outputs=None,
         workdir=None, testcase=None, gap_prob: float | None = None,
-        stall_prob: float | None = None, bench=None, tech=None, design: Design | None = None,
+        stall_prob: float | None = None, bench=None, target=None, tech=None,
+        design: Design | None = None,
         timeout_s: float = TIMEOUT_S, progress: Callable[[str], None] | None = None) -> dict:
     """Emit ``cfg``, build it with ``simulator`` and run the block's cocotb bench.
 
@@ -284,9 +285,11 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
         Input gap / output stall probabilities (``HWGEN_GAP_PROB``/``HWGEN_STALL_PROB``).
     bench : path, optional
         A bench file other than the block's ``cocotb_bench``.
+    target : str, optional
+        FPGA target name: simulate the RTL ``hwgen fpga --target`` builds (``emit(...,
+        target=)``: hand-instantiated primitives, with their models from ``fpga/models/``).
     tech : hwgen.core.tech.Tech, optional
-        Elaboration hint: simulate the RTL as a build for that family elaborates it
-        (hand-instantiated primitives, with their models from ``fpga/models/``).
+        The same for a bare family (no target).
     design : Design, optional
         Simulate this prepared design (e.g. a gate-level netlist from ``hwgen.flow.gls``)
         instead of emitting the RTL.
@@ -350,10 +353,11 @@ def run(info, cfg, *, simulator: str = "icarus", seed: int | None = None,
             outputs.unlink()
 
     if design is None:
-        man = emit(info, cfg, workdir / "rtl", tech=tech)
-        design = Design(top=man["top"], manifest=workdir / "rtl" / man["files"]["manifest"],
-                        sources=[workdir / "rtl" / man["files"]["verilog"],
-                                 *primitive_models(tech)])
+        rtl = workdir / "rtl"
+        man = emit(info, cfg, rtl, target=target, tech=tech)
+        design = Design(top=man["top"], manifest=rtl / man["files"]["manifest"],
+                        sources=[rtl / f for f in (*man["files"]["models"],
+                                                   man["files"]["verilog"])])
         label = f"{design.top} on {simulator}"
     else:
         label = f"{design.top} on {simulator}, {design.label or 'prepared design'}"

@@ -247,3 +247,67 @@ endmodule
     assert sim.failure_summary(res) == res["mismatch"]
     assert res["transactions"] == 0
     assert any("corner_cases failed" in line for line in lines)
+
+
+# -- the known Yosys 0.70 ABC crash: one retry with the target's options --
+
+def test_synth_retries_once_after_the_abc_crash(tmp_path, monkeypatch):
+    """An ABC crash reruns synthesis with the target's ``retry_after_abc_crash`` options (the
+    crashed log kept); a second crash, another failure, or a target without retry options
+    raise as before."""
+    from hwgen.flow import synth
+
+    info, cfg = load(SMALL, [])
+    crash = HwgenError(f"yosys failed (exit 1) in synth: Running ABC command; {tools.ABC_CRASH}")
+
+    def fake_yosys(outcomes):
+        calls = []
+
+        def run(stage, tool, argv, *, cwd, log, progress, verbose=False):
+            calls.append((cwd / argv[1]).read_text())
+            log.write_text(f"run {len(calls)}\n")
+            outcome = outcomes[len(calls) - 1]
+            if outcome is not None:
+                raise outcome
+            name = cfg.module_name
+            (cwd / f"{name}_stat.json").write_text(json.dumps(
+                {"modules": {name: {"num_cells_by_type": {"LUT4": 3}}}}))
+            return 0.1
+        monkeypatch.setattr(synth, "run_tool", run)
+        monkeypatch.setattr(synth, "find_tool", lambda tool: [tool])
+        return calls
+
+    lines = []
+    calls = fake_yosys([crash, None])
+    net = synth.synth_netlist(info, cfg, "ecp5-25k", tmp_path / "a", progress=lines.append)
+    assert len(calls) == 2 and "synth_ecp5 -top mxu_ws_2x2_int8\n" in calls[0]
+    assert "synth_ecp5 -top mxu_ws_2x2_int8 -dff\n" in calls[1]
+    assert net.options == "-dff" and net.log.read_text() == "run 2\n"
+    assert (tmp_path / "a" / "mxu_ws_2x2_int8_synth_abc_crash.log").read_text() == "run 1\n"
+    assert lines[-1].endswith("; retrying with `synth_ecp5 -dff`")
+    calls = fake_yosys([crash, crash])
+    with pytest.raises(HwgenError, match="a toolchain crash"):
+        synth.synth_netlist(info, cfg, "ecp5-25k", tmp_path / "b", progress=lines.append)
+    assert len(calls) == 2
+    other = HwgenError("yosys failed (exit 1) in synth: ERROR: syntax error")
+    calls = fake_yosys([other])
+    with pytest.raises(HwgenError, match="syntax error"):
+        synth.synth_netlist(info, cfg, "ecp5-25k", tmp_path / "c", progress=lines.append)
+    assert len(calls) == 1
+    calls = fake_yosys([crash])                           # iCE40 has no retry options
+    with pytest.raises(HwgenError, match="a toolchain crash"):
+        synth.synth_netlist(info, cfg, "ice40-up5k", tmp_path / "d", progress=lines.append)
+    assert len(calls) == 1
+
+
+@pytest.mark.fpga
+def test_bare_os_block_at_two_columns_builds_for_ecp5(tmp_path):
+    """The bare output-stationary MXU at 2×2 with a saturating accumulator — the netlist on which
+    Yosys 0.70's ABC crashes for ECP5 — synthesizes (retrying with the target's options if it
+    crashes) and its netlist passes the gate-level check."""
+    info, cfg = load("mxu-4x4-int8-os", ["rows=2", "cols=2", "overflow=saturate",
+                                         "acc_width=20"])
+    res = gls.run(info, cfg, "ecp5-25k", seed=2, workdir=tmp_path, progress=lambda line: None)
+    assert res["ok"] and res["transactions"] >= 10, res
+    net = (tmp_path / "synth" / "mxu_os_2x2_int8_net.v").read_text()
+    assert net.count("MULT18X18D #(") == 4

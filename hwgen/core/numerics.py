@@ -7,7 +7,7 @@ import numpy as np
 from amaranth.hdl import Shape, signed, unsigned
 
 __all__ = ["NumFormat", "parse_format", "sum_range", "bits_for_range", "wrap", "saturate",
-           "round_shift", "fit_value", "range_bits", "OVERFLOW_MODES"]
+           "round_shift", "fit_value", "add_fit", "range_bits", "OVERFLOW_MODES"]
 
 OVERFLOW_MODES = ("wrap", "saturate")
 
@@ -161,3 +161,24 @@ def fit_value(value, fmt: NumFormat, mode: str):
         value = Cat(value, fill.replicate(fmt.width - shape.width))
     bits = value[:fmt.width]
     return bits.as_signed() if fmt.signed else bits
+
+
+def add_fit(acc, addend, fmt: NumFormat, mode: str):
+    """Amaranth expression: ``fit_value(acc + addend, fmt, mode)`` for ``acc`` already in
+    ``fmt`` — the accumulator update. Saturating, with an addend of ``acc``'s signedness and no
+    wider than ``fmt``, the sum has one bit more than ``fmt`` and overflows exactly when its top
+    two bits differ (signed) or its top bit is set (unsigned): one adder and a 2-input select,
+    no comparison against the limits after it (a second carry chain on the critical path).
+    Otherwise (wrap, or a wider addend) it is ``fit_value``."""
+    from amaranth.hdl import Mux, Value
+
+    acc, addend = Value.cast(acc), Value.cast(addend)
+    a, b = acc.shape(), addend.shape()
+    if (mode != "saturate" or a != fmt.shape or b.width > fmt.width
+            or b.signed != fmt.signed):
+        return fit_value(acc + addend, fmt, mode)
+    total = acc + addend                              # fmt.width + 1 bits
+    if fmt.signed:
+        over = total[-1] ^ total[-2]
+        return Mux(over, Mux(total[-1], fmt.min, fmt.max), total[:fmt.width]).as_signed()
+    return Mux(total[-1], fmt.max, total[:fmt.width])

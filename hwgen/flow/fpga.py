@@ -22,8 +22,8 @@ __all__ = ["build", "synthesize", "Synthesized", "REPORT_KEYS", "VERIFY_SEED", "
 
 #: Keys every report returned by :func:`build` has.
 REPORT_KEYS = ("target", "device", "package", "block", "config", "luts", "ffs", "dsps", "brams",
-               "block_area", "block_cells", "fmax_mhz", "freq_target_mhz", "timing_met",
-               "critical_path", "bitstream", "seed", "logs", "verified",
+               "block_area", "block_cells", "synth_options", "fmax_mhz", "freq_target_mhz",
+               "timing_met", "critical_path", "bitstream", "seed", "logs", "verified",
                "verified_transactions", "netlist")
 
 #: Seed of the gate-level check ``build`` runs (fixed: a build is reproducible).
@@ -234,6 +234,7 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
                            if lut_src.startswith("nextpnr:") else None),
         "block_area": net.area,
         "block_cells": net.cells,
+        "synth_options": net.options,
         "fmax_mhz": f_max,
         "freq_target_mhz": float(freq),
         "timing_met": f_max is not None and f_max >= freq,

@@ -6,20 +6,22 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.errors import HwgenError
 from .emit import to_verilog
 from .reports import block_area, yosys_cells
 from .targets import TARGETS, Target, get_target
-from .tools import find_tool, run_tool
+from .tools import ABC_CRASH, find_tool, run_tool
 
 __all__ = ["Target", "TARGETS", "get_target", "Netlist", "synth_netlist", "yosys_script"]
 
 
 def yosys_script(target: Target, top: str, *, out: str, stat: str,
-                 verilog: bool = True) -> str:
+                 verilog: bool = True, options: str = "") -> str:
     """Synthesize ``<top>.v`` with the target's script; write ``<out>.json`` (the netlist that
     place and route reads), ``<out>.v`` (the same netlist as Verilog, for simulation) and a
     ``stat -json`` report — all from the one in-memory netlist."""
-    lines = [f"read_verilog {top}.v", f"{target.synth_script} -top {top}",
+    lines = [f"read_verilog {top}.v", f"{target.synth_script} -top {top}"
+             + (f" {options}" if options else ""),
              f"tee -q -o {stat} stat -json", f"write_json {out}.json"]
     if verilog:
         lines.append(f"write_verilog -noattr {out}.v")
@@ -42,6 +44,9 @@ class Netlist:
     cells : dict
         Yosys cell counts; ``area`` the target's figures from them (``[report.block]``).
     log : Path
+    options : str
+        Options added to the target's synth command: its ``retry_after_abc_crash`` when the
+        first run hit the known ABC crash, else empty.
     """
 
     top: str
@@ -51,6 +56,7 @@ class Netlist:
     cells: dict
     area: dict
     log: Path
+    options: str = ""
 
 
 def synth_netlist(info, cfg, target, outdir, *, rtl=None,
@@ -74,12 +80,24 @@ def synth_netlist(info, cfg, target, outdir, *, rtl=None,
     elif Path(rtl).resolve() != out / f"{name}.v":
         shutil.copyfile(rtl, out / f"{name}.v")
     script = f"{name}_synth.ys"
-    (out / script).write_text(yosys_script(tgt, name, out=f"{name}_net",
-                                           stat=f"{name}_stat.json"))
     log = out / f"{name}_synth.log"
-    run_tool("synth", "yosys", ["-s", script], cwd=out, log=log, progress=progress,
-             verbose=verbose)
+    options = ""
+    while True:
+        (out / script).write_text(yosys_script(tgt, name, out=f"{name}_net",
+                                               stat=f"{name}_stat.json", options=options))
+        try:
+            run_tool("synth", "yosys", ["-s", script], cwd=out, log=log, progress=progress,
+                     verbose=verbose)
+            break
+        except HwgenError as e:
+            if options or not tgt.synth_retry or ABC_CRASH not in str(e):
+                raise
+            # the known ABC crash of Yosys 0.70 (docs/fpga.md): once more with the target's
+            # retry options; the crashed run's log is kept beside the new one
+            options = tgt.synth_retry
+            shutil.move(log, out / f"{name}_synth_abc_crash.log")
+            progress(f"[fpga] synth: {e}; retrying with `{tgt.synth_script} {options}`")
     cells = yosys_cells(out / f"{name}_stat.json", name)
     return Netlist(top=name, target=tgt, verilog=out / f"{name}_net.v",
                    json=out / f"{name}_net.json", cells=cells,
-                   area=block_area(tgt.block_area_rules, cells), log=log)
+                   area=block_area(tgt.block_area_rules, cells), log=log, options=options)

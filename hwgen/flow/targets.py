@@ -25,6 +25,7 @@ class Target:
     board: str
     freq_mhz: float
     synth_script: str
+    synth_retry: str
     pnr_tool: str
     pnr_args: tuple
     constraints_flag: str
@@ -80,7 +81,8 @@ def _target_from_toml(name: str, data: dict, where: str) -> Target:
     return Target(
         name=name, description=get("description"), family=get("family"), device=get("device"),
         package=get("package"), board=get("board"), freq_mhz=float(get("freq_mhz")),
-        synth_script=get("synth.script"), pnr_tool=get("pnr.tool"),
+        synth_script=get("synth.script"),
+        synth_retry=str(data["synth"].get("retry_after_abc_crash", "")), pnr_tool=get("pnr.tool"),
         pnr_args=tuple(get("pnr.args")), constraints_flag=get("pnr.constraints_flag"),
         pnr_output_flag=get("pnr.output_flag"), pnr_output_ext=get("pnr.output_ext"),
         pack_tool=get("pack.tool"), pack_args=tuple(get("pack.args")),

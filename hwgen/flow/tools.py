@@ -184,6 +184,10 @@ def yosys_share() -> Path:
     return share
 
 
+#: What ``run_tool`` adds to a Yosys failure whose last line is ABC's command (ABC died silently).
+ABC_CRASH = "ABC exited inside Yosys without an error message (a toolchain crash)"
+
+
 def run_tool(stage: str, tool: str, argv: list[str], *, cwd: Path, log: Path,
              progress: Callable[[str], None], verbose: bool = False) -> float:
     """Run FPGA tool ``tool`` with ``argv`` in ``cwd``, its output in ``log``; return seconds.
@@ -235,7 +239,7 @@ def run_tool(stage: str, tool: str, argv: list[str], *, cwd: Path, log: Path,
         if "no BELs remaining" in line:
             hint = "; the design does not fit the device"
         elif line.startswith("Running ABC command"):
-            hint = "; ABC exited inside Yosys without an error message (a toolchain crash)"
+            hint = f"; {ABC_CRASH}"
         raise HwgenError(f"{tool} failed (exit {rc}) in {stage}: {line}{hint} (log: {log})")
     progress(f"[fpga] {stage}: {tool} done in {elapsed:.1f} s")
     return elapsed

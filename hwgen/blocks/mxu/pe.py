@@ -90,7 +90,7 @@ class OSPE(wiring.Component):
         })
 
     def elaborate(self, platform):
-        from ...core.numerics import fit_value
+        from ...core.numerics import add_fit
 
         m = Module()
         prod = Signal(self._prod_shape, name="prod")
@@ -106,7 +106,7 @@ class OSPE(wiring.Component):
         prod_r = Signal.like(prod, name="prod_r")
         pf_r = Signal(2, name="pf_r")
         m.d.sync += [prod_r.eq(prod), pf_r.eq(pf)]
-        total = fit_value(Mux(pf_r[0], 0, acc) + prod_r, self._acc_fmt, self._overflow)
+        total = add_fit(Mux(pf_r[0], 0, acc), prod_r, self._acc_fmt, self._overflow)
         m.d.sync += acc.eq(total)
         with m.If(pf_r[1]):
             m.d.sync += self.o_out.eq(total)

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...core.bram import DataMemory
 from ...core.mult import ecp5_mult, multiply
-from ...core.numerics import fit_value
+from ...core.numerics import add_fit
 from ...core.tech import tech_of
 from .config import OUT_DEPTH, SparseConfig
 
@@ -43,17 +43,6 @@ def _at_most_one(bits):
             nxt.append((a1 | b1, a2 | b2 | (a1 & b1)))
         nodes = nxt
     return ~nodes[0][1]
-
-
-def _accumulate(acc, prod, fmt, overflow):
-    """``fit(acc + prod)`` into ``fmt`` (``acc`` is in ``fmt``). Saturating with a product no
-    wider than the accumulator: overflow is the sum's top two bits differing (one adder, no
-    comparison against the limits); otherwise ``fit_value``."""
-    if overflow != "saturate" or len(prod) > fmt.width:
-        return fit_value(acc + prod, fmt, overflow)
-    total = acc + prod                               # fmt.width + 1 bits, signed
-    over = total[-1] ^ total[-2]
-    return Mux(over, Mux(total[-1], fmt.min, fmt.max), total[:fmt.width]).as_signed()
 
 
 def _or_tree(terms):
@@ -346,7 +335,7 @@ class SparseEngine(wiring.Component):
             prod_r = Signal.like(prod, name=f"prod_r{lane}")
             acc = Signal(cfg.acc_fmt.shape, name=f"acc{lane}")
             m.d.sync += prod_r.eq(prod)
-            total = _accumulate(acc, prod_r, cfg.acc_fmt, cfg.overflow)
+            total = add_fit(acc, prod_r, cfg.acc_fmt, cfg.overflow)
             # only issued slots count: between them the weight path may hold anything (after a
             # reset, or a block RAM's undefined word), and in Verilog X · 0 is X
             with m.If(f7.v):

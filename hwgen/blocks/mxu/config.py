@@ -160,6 +160,10 @@ PRESETS = {
     "mxu-2x2-int8": dataclasses.replace(_BASE, rows=2, cols=2),
     "mxu-4x4-int8": _BASE,
     "mxu-8x8-int8": dataclasses.replace(_BASE, rows=8, cols=8),
+    # the largest array of ECP5-85k: 144 of its 156 MULT18X18D, one per MAC
+    "mxu-12x12-int8": dataclasses.replace(_BASE, rows=12, cols=12),
+    # multipliers in logic, for devices with few DSPs (iCE40 UP5K has 8)
+    "mxu-4x4-int8-lut": dataclasses.replace(_BASE, mult="lut"),
     "mxu-2x4-int8": dataclasses.replace(_BASE, rows=2, cols=4),
     "mxu-4x4-int8-os": dataclasses.replace(_BASE, dataflow="os"),
     "mxu-4x4-int16-sat": dataclasses.replace(_BASE, a_type="int16", b_type="int16", acc_width=32,

@@ -8,7 +8,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...core.numerics import fit_value
+from ...core.numerics import add_fit, fit_value
 from ...core.tech import tech_of
 from .pe import OSPE, WSPE
 
@@ -94,6 +94,7 @@ class MXU(wiring.Component):
         m.submodules.core = core
         m.d.comb += [
             core.start.eq(start), core.dims.eq(dims), busy.eq(core.busy),
+            core.cmd.eq(self.i_cmd.payload), core.cmd_fire.eq(self.i_cmd.valid & self.i_cmd.ready),
             core.credit_ok.eq(credit_ok), take.eq(core.take),
             oq_in.eq(core.row), oq.w_en.eq(core.row_valid),
         ]
@@ -132,6 +133,8 @@ class _CoreBase(wiring.Component):
         super().__init__({
             "start": In(1),
             "dims": In(data.StructLayout({"m": db["m"] + 1, "k": db["k"] + 1, "n": db["n"] + 1})),
+            "cmd": In(data.StructLayout({"m": db["m"], "k": db["k"], "n": db["n"]})),
+            "cmd_fire": In(1),      # the command transfers this cycle (payload on ``cmd``)
             "busy": Out(1),
             "credit_ok": In(1),     # the output queue can take one more row (ws) / R rows (os)
             "take": Out(range(cfg.rows + 1)),
@@ -174,12 +177,74 @@ class _WSCore(_CoreBase):
         acc_fmt, ps_fmt = cfg.acc_fmt, cfg.psum_fmt
         dims = self.dims
 
+        # ---------------- tile sequencer ----------------
+        # One descriptor per tile, in the order nt → m-chunk → kt, into the register D. The
+        # walk state is the K / M / N left from the tile's first row, with the "last" flags
+        # (left ≤ R / d / C) kept as registers beside it: an advance is subtract-or-reload
+        # selected by flip-flops, and D is computed from the state with compares of a few low
+        # bits. The state is loaded from the command as it transfers and D holds the first
+        # tile one edge later, before `start`; D refills on the edge it is taken, so a tile a
+        # cycle could be consumed.
+        desc_layout = data.StructLayout({
+            "kr": range(R + 1), "mask": C,                        # loader: real rows, lanes
+            "rows_m1": range(depth), "one_row": 1, "small": 1,    # issuer: chunk rows
+            "first_kt": 1, "last_kt": 1, "glast": 1})
+        db = cfg.dim_bits
+        cmd = self.cmd
+        k_rem, m_rem, n_rem = (Signal(db[x] + 1, name=f"{x}_rem") for x in "kmn")
+        lk, lc, ln, lk0, lc0 = (Signal(name=x) for x in ("lk", "lc", "ln", "lk0", "lc0"))
+        first_kt = Signal()
+        s_valid = Signal()
+        desc = Signal(desc_layout)
+        d_valid = Signal()
+        take = Signal()                           # the loader takes D this cycle
+        adv = Signal()
+        m.d.comb += adv.eq(s_valid & (~d_valid | take))
+
+        def low(v, top):                          # v ≤ top: its low bits suffice
+            return v[:max(1, top.bit_length())]
+
+        with m.If(adv):
+            m.d.sync += [
+                desc.kr.eq(Mux(lk, low(k_rem, R), R)),
+                desc.mask.eq(Mux(ln, Cat(*(low(n_rem, C) > c for c in range(C))), (1 << C) - 1)),
+                desc.rows_m1.eq(Mux(lc, low(m_rem, depth) - 1, depth - 1)),
+                desc.one_row.eq(Mux(lc, low(m_rem, depth) == 1, depth == 1)),
+                desc.small.eq(Mux(lc, low(m_rem, depth) < 3, depth < 3)),
+                desc.first_kt.eq(first_kt), desc.last_kt.eq(lk), desc.glast.eq(lk & lc & ln),
+                d_valid.eq(1)]
+            with m.If(~lk):
+                m.d.sync += [k_rem.eq(k_rem - R), lk.eq(k_rem <= 2 * R), first_kt.eq(0)]
+            with m.Else():
+                m.d.sync += [k_rem.eq(dims.k), lk.eq(lk0), first_kt.eq(1)]
+                with m.If(~lc):
+                    m.d.sync += [m_rem.eq(m_rem - depth), lc.eq(m_rem <= 2 * depth)]
+                with m.Else():
+                    m.d.sync += [m_rem.eq(dims.m), lc.eq(lc0)]
+                    with m.If(~ln):
+                        m.d.sync += [n_rem.eq(n_rem - C), ln.eq(n_rem <= 2 * C)]
+                    with m.Else():
+                        m.d.sync += s_valid.eq(0)
+        with m.Elif(take):
+            m.d.sync += d_valid.eq(0)
+        with m.If(self.cmd_fire):
+            # the same `field + 1` as the top's dims register (Yosys shares the adders)
+            m.d.sync += [k_rem.eq(cmd.k + 1), m_rem.eq(cmd.m + 1), n_rem.eq(cmd.n + 1),
+                         lk.eq(cmd.k < R), lc.eq(cmd.m < depth), ln.eq(cmd.n < C),
+                         lk0.eq(cmd.k < R), lc0.eq(cmd.m < depth), first_kt.eq(1),
+                         s_valid.eq(1)]
+
         # ---------------- weight loader ----------------
         # Row r of a tile is accepted in cycle x and written into PE row r's shadow registers at
         # the end of x + 1 (rows past K are cleared, lanes past N masked). The loader may start
         # `lock` cycles after a swap token was issued: row r must not be overwritten before the
-        # token has passed PE (r, C-1).
-        lw = m.submodules.load_walk = _Walker(cfg, fixed_rows=R)
+        # token has passed PE (r, C-1). It takes its tile's descriptor from D at `start` and
+        # at each tile's last row, and hands it on to the issuer (`pend`) at that last row.
+        ld = Signal(desc_layout)
+        l_valid = Signal()
+        l_row = Signal(range(R))
+        l_last = Signal()                         # l_row == R - 1
+        l_real = Signal()                         # l_row < ld.kr
         shadow_full = Signal()
         l_hold = Signal()                         # all rows of the next tile accepted
         lock = Signal(range(max(C - 1, 1)))
@@ -187,20 +252,29 @@ class _WSCore(_CoreBase):
         # values) so the i_w handshake is one LUT deep
         can_load = Signal()
         l_fire = Signal()
+        l_end = Signal()                          # l_fire on the tile's last row
         m.d.comb += [
-            self.i_w.ready.eq(can_load & lw.real),
-            l_fire.eq(can_load & (~lw.real | self.i_w.valid)),
-            lw.start.eq(self.start), lw.dims.eq(dims), lw.step.eq(l_fire),
+            self.i_w.ready.eq(can_load & l_real),
+            l_fire.eq(can_load & (~l_real | self.i_w.valid)),
+            l_end.eq(l_fire & l_last),
+            take.eq(self.start | l_end),
         ]
+        with m.If(take):
+            m.d.sync += [ld.eq(desc), l_valid.eq(d_valid), l_row.eq(0), l_last.eq(R == 1),
+                         l_real.eq(1)]
+        with m.Elif(l_fire):
+            nxt = l_row + 1
+            m.d.sync += [l_row.eq(nxt), l_last.eq(nxt == R - 1), l_real.eq(nxt < ld.kr)]
+        # the weight row as it came (no lane masking in front of the shadow registers): rows
+        # past K and lanes past N are cleared in the PE by `wb_zero[c]`, the flip-flops' own
+        # synchronous reset
         wb_data = Signal(data.ArrayLayout(b_shape, C))
         wb_en = Signal(R)
-        wb_zero = Signal()
+        wb_zero = Signal(C)
         wb_last = Signal()
-        m.d.sync += [wb_en.eq(Mux(l_fire, 1 << lw.row, 0)), wb_zero.eq(~lw.real),
-                     wb_last.eq(l_fire & lw.last_row)]
-        for c in range(C):
-            m.d.sync += wb_data[c].eq(Mux(lw.n_mask[c], self.i_w.payload[c], 0))
-        with m.If(l_fire & lw.last_row):
+        m.d.sync += [wb_en.eq(Mux(l_fire, 1 << l_row, 0)), wb_data.eq(self.i_w.payload),
+                     wb_zero.eq(Mux(l_real, ~ld.mask, (1 << C) - 1)), wb_last.eq(l_end)]
+        with m.If(l_end):
             m.d.sync += l_hold.eq(1)
         with m.If(wb_last):
             m.d.sync += shadow_full.eq(1)
@@ -210,32 +284,52 @@ class _WSCore(_CoreBase):
         # evaluate a conditional `always @*` block at time 0, which left `token` X after
         # power-up)
         token = Signal()                          # a swap token is issued this cycle
-        hold_next = (l_hold & ~token) | (l_fire & lw.last_row)
+        hold_next = (l_hold & ~token) | l_end
         lock_zero_next = Mux(token, C <= 2, lock <= 1)
-        m.d.sync += can_load.eq((lw.busy | self.start) & ~hold_next & lock_zero_next)
+        m.d.sync += can_load.eq((l_valid | self.start) & ~hold_next & lock_zero_next)
 
         # ---------------- activation issue ----------------
-        iw = m.submodules.issue_walk = _Walker(cfg, fixed_rows=None)
+        # `pend` holds the descriptor of the tile whose weights are loaded; the issuer takes it
+        # when idle or on its tile's last row (a tile's first row also waits for shadow_full,
+        # set a cycle after the hand-off, so taking it costs no cycle).
+        pend = Signal(desc_layout)
+        p_valid = Signal()
+        with m.If(l_end):
+            m.d.sync += [pend.eq(ld), p_valid.eq(1)]
+        it = Signal(desc_layout)
+        i_valid = Signal()
+        i_row = Signal(range(depth))
+        i_first = Signal()
+        i_last = Signal()
         cooldown = Signal(2)
         cool = Signal(init=1)                     # == (cooldown == 0), as a register
-        can_issue = (iw.busy & (~iw.first_row | shadow_full) & (~iw.last_kt | self.credit_ok)
+        can_issue = (i_valid & (~i_first | shadow_full) & (~it.last_kt | self.credit_ok)
                      & cool)
         fire = Signal()
+        i_take = Signal()
         m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid),
-                     token.eq(fire & iw.first_row),
-                     iw.start.eq(self.start), iw.dims.eq(dims), iw.step.eq(fire),
-                     self.take.eq(fire & iw.last_kt)]
+                     token.eq(fire & i_first), self.take.eq(fire & it.last_kt),
+                     i_take.eq(p_valid & (~i_valid | (fire & i_last)))]
+        with m.If(i_take):
+            m.d.sync += [it.eq(pend), i_valid.eq(1), i_row.eq(0), i_first.eq(1),
+                         i_last.eq(pend.one_row), p_valid.eq(0)]
+        with m.Elif(fire):
+            with m.If(i_last):
+                m.d.sync += i_valid.eq(0)
+            with m.Else():
+                m.d.sync += [i_row.eq(i_row + 1), i_first.eq(0),
+                             i_last.eq(i_row + 1 == it.rows_m1)]
         with m.If(cooldown != 0):
             m.d.sync += cooldown.eq(cooldown - 1)
         m.d.sync += cool.eq(cooldown <= 1)
         with m.If(fire):
-            with m.If(iw.small):
+            with m.If(it.small):
                 m.d.sync += [cooldown.eq(2), cool.eq(0)]  # chunks of < 3 rows: RAW spacing
-            with m.If(iw.first_row):
+            with m.If(i_first):
                 m.d.sync += [shadow_full.eq(0), l_hold.eq(0)]
                 if C > 2:
                     m.d.sync += lock.eq(C - 2)
-        m.d.comb += self.busy.eq(lw.busy | iw.busy)
+        m.d.comb += self.busy.eq(s_valid | d_valid | l_valid | p_valid | i_valid)
 
         # ---------------- stage 0, skew, array ----------------
         side_layout = data.StructLayout({"valid": 1, "addr": range(depth), "first": 1, "last": 1,
@@ -243,11 +337,10 @@ class _WSCore(_CoreBase):
         side0 = Signal(side_layout)
         x0 = Signal(data.ArrayLayout(a_shape, R))
         s0 = Signal()
-        m.d.sync += [side0.valid.eq(fire), s0.eq(fire & iw.first_row), x0.eq(self.i_a.payload)]
-        m.d.sync += [side0.addr.eq(iw.row), side0.first.eq(iw.first_kt),
-                     side0.last.eq(iw.last_kt),
-                     side0.glast.eq(iw.last_row & iw.last_kt & iw.last_chunk & iw.last_nt),
-                     side0.mask.eq(iw.n_mask)]
+        m.d.sync += [side0.valid.eq(fire), s0.eq(token), x0.eq(self.i_a.payload)]
+        m.d.sync += [side0.addr.eq(i_row), side0.first.eq(it.first_kt),
+                     side0.last.eq(it.last_kt), side0.glast.eq(i_last & it.glast),
+                     side0.mask.eq(it.mask)]
 
         dsp = _dsp_style(cfg, platform)
         pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut", dsp=dsp)
@@ -269,7 +362,7 @@ class _WSCore(_CoreBase):
                     pe.a_in.eq(left.a_out if left else a_sig),
                     pe.s_in.eq(left.s_out if left else s_sig),
                     pe.ps_in.eq(above.ps_out if above else 0),
-                    pe.sh_en.eq(wb_en[p]), pe.sh_zero.eq(wb_zero), pe.sh_in.eq(wb_data[c]),
+                    pe.sh_en.eq(wb_en[p]), pe.sh_zero.eq(wb_zero[c]), pe.sh_in.eq(wb_data[c]),
                 ]
 
         # ---------------- deskew, accumulate ----------------
@@ -296,16 +389,24 @@ class _WSCore(_CoreBase):
         m.submodules.accmem = mem = memory.Memory(
             shape=acc_layout, depth=depth, init=[],
             attrs={"ram_style": "distributed"} if lutram else None)
-        rd = mem.read_port()
         wr = mem.write_port()
-        m.d.comb += rd.addr.eq(rd_side.addr)
+        old_row = Signal(acc_layout)
+        if lutram:
+            # asynchronous read into a register cleared on a first k-tile: the flip-flops'
+            # synchronous reset, no multiplexer in front of the adder
+            rd = mem.read_port(domain="comb")
+            m.d.comb += rd.addr.eq(rd_side.addr)
+            m.d.sync += old_row.eq(Mux(rd_side.first, 0, rd.data))
+        else:
+            rd = mem.read_port()
+            m.d.comb += [rd.addr.eq(rd_side.addr),
+                         old_row.eq(Mux(add_side.first, 0, rd.data))]
 
         sum_row = Signal(acc_layout)
         sum_side = Signal(side_layout)
         m.d.sync += sum_side.eq(add_side)
         for c in range(C):
-            old = Mux(add_side.first, 0, rd.data[c])
-            m.d.sync += sum_row[c].eq(fit_value(old + ps_row[c], acc_fmt, cfg.overflow))
+            m.d.sync += sum_row[c].eq(add_fit(old_row[c], ps_row[c], acc_fmt, cfg.overflow))
         m.d.comb += [
             wr.addr.eq(sum_side.addr), wr.data.eq(sum_row),
             wr.en.eq(sum_side.valid & ~sum_side.last),
@@ -446,152 +547,4 @@ class _OSCore(_CoreBase):
             self.row.last.eq(drain_glast & (drows == 1)),
             self.row.mask.eq(drain_mask),
         ]
-        return m
-
-
-class _Walker(wiring.Component):
-    """Walks the WS tile order n-tile → m-chunk → k-tile → row, one ``step`` at a time.
-
-    Every flag is a register computed from the current state with constant compares only, so
-    the consumers (``ready``, enables) see no arithmetic. ``fixed_rows`` = R walks the R rows of
-    each weight tile (loader; ``real`` = row < K left); ``None`` walks the rows of each m-chunk
-    (issuer; ``small`` = chunk of fewer than 3 rows).
-    """
-
-    def __init__(self, cfg, *, fixed_rows):
-        self.cfg = cfg
-        self.fixed_rows = fixed_rows
-        db = cfg.dim_bits
-        inner = fixed_rows or cfg.acc_depth
-        super().__init__({
-            "start": In(1), "step": In(1),
-            "dims": In(data.StructLayout({"m": db["m"] + 1, "k": db["k"] + 1, "n": db["n"] + 1})),
-            "busy": Out(1), "row": Out(range(inner)),
-            "first_row": Out(1), "last_row": Out(1), "first_kt": Out(1), "last_kt": Out(1),
-            "last_chunk": Out(1), "last_nt": Out(1), "real": Out(1), "small": Out(1),
-            "n_mask": Out(cfg.cols),
-        })
-
-    def elaborate(self, platform):
-        cfg = self.cfg
-        m = Module()
-        R, C, depth = cfg.rows, cfg.cols, cfg.acc_depth
-        db = cfg.dim_bits
-        dims = self.dims
-        k_rem = Signal(db["k"] + 1)               # K left from this k-tile's first row
-        m_rem = Signal(db["m"] + 1)               # M left from this chunk's first row
-        n_rem = Signal(db["n"] + 1)               # N left from this n-tile's first column
-        kr = Signal(range(R + 1))                 # rows of this k-tile that are real
-        rows_m1 = Signal(range(depth))            # rows of this chunk − 1 (issuer)
-
-        def lanes(n, off=0):                      # lane c is real iff c < n − off
-            return Cat(*(n > c + off for c in range(C)))
-
-        # The state of the *next* k-tile / chunk / n-tile (`*_n`) is kept in registers beside
-        # the current one and updated in the same edges, so a step only selects registers and no
-        # arithmetic sits behind the step enables. Restarts from `dims` use `pre(...)` registers
-        # computed from dims every cycle (dims is written the cycle before `start` and is
-        # constant during a GEMM).
-        pres = []
-
-        def pre(expr, shape, name):               # (assigned unconditionally, after the tree)
-            r = Signal(shape, name=f"pre_{name}")
-            pres.append(r.eq(expr))
-            return r
-
-        k_dec = Signal.like(k_rem)                # k_rem of the next k-tile
-        lk_n = Signal()
-        kr_n = Signal.like(kr)
-        m_dec = Signal.like(m_rem)
-        lc_n = Signal()
-        rows_n = Signal.like(rows_m1)
-        lr_n = Signal()
-        sm_n = Signal()
-        n_dec = Signal.like(n_rem)
-        ln_n = Signal()
-        mask_n = Signal(C)
-
-        def k_after(kk, wrap):                    # next-tile registers for a tile with kk left
-            return [k_dec.eq(wrap(kk - R, k_dec.shape(), "kd")),
-                    lk_n.eq(wrap(kk <= 2 * R, 1, "lkn")),
-                    kr_n.eq(wrap(Mux(kk >= 2 * R, R, kk - R), kr.shape(), "krn"))]
-
-        def k_now(kk, wrap):                      # current-tile registers for kk left
-            stmts = [self.last_kt.eq(wrap(kk <= R, 1, "lk")),
-                     kr.eq(wrap(Mux(kk >= R, R, kk), kr.shape(), "kr"))]
-            return stmts + k_after(kk, wrap)
-
-        def m_after(mm, wrap):                    # next-chunk registers for a chunk of mm left
-            nxt = mm - depth
-            return [m_dec.eq(wrap(nxt, m_dec.shape(), "md")),
-                    lc_n.eq(wrap(mm <= 2 * depth, 1, "lcn")),
-                    rows_n.eq(wrap(Mux(mm >= 2 * depth, depth - 1, mm - (depth + 1)),
-                                   rows_m1.shape(), "rn")),
-                    lr_n.eq(wrap((mm == depth + 1) | (depth == 1), 1, "lrn")),
-                    sm_n.eq(wrap((mm < depth + 3) | (depth < 3), 1, "smn"))]
-
-        def m_now(mm, wrap):
-            stmts = [self.last_chunk.eq(wrap(mm <= depth, 1, "lc"))]
-            if self.fixed_rows is None:
-                stmts += [rows_m1.eq(wrap(Mux(mm >= depth, depth - 1, mm - 1), rows_m1.shape(),
-                                          "r")),
-                          self.last_row.eq(wrap((mm == 1) | (depth == 1), 1, "lr")),
-                          self.small.eq(wrap((mm < 3) | (depth < 3), 1, "sm"))]
-            return stmts + m_after(mm, wrap)
-
-        def n_after(nn, wrap):
-            return [n_dec.eq(wrap(nn - C, n_dec.shape(), "nd")),
-                    ln_n.eq(wrap(nn <= 2 * C, 1, "lnn")),
-                    mask_n.eq(wrap(lanes(nn, C), C, "mn"))]
-
-        def direct(expr, shape, name):
-            return expr
-
-        def from_dims(tag):
-            return lambda expr, shape, name: pre(expr, shape, f"{tag}_{name}")
-
-        with m.If(self.start):
-            # dims was written two cycles ago: the pre(...) registers hold its derived values
-            fd = from_dims("s")
-            m.d.sync += [self.busy.eq(1), self.row.eq(0), self.first_row.eq(1),
-                         self.first_kt.eq(1), k_rem.eq(dims.k), m_rem.eq(dims.m),
-                         n_rem.eq(dims.n), self.last_nt.eq(fd(dims.n <= C, 1, "ln")),
-                         self.n_mask.eq(fd(lanes(dims.n), C, "mask")),
-                         *k_now(dims.k, fd), *m_now(dims.m, fd), *n_after(dims.n, fd)]
-            if self.fixed_rows is not None:
-                m.d.sync += [self.real.eq(1), self.last_row.eq(R == 1)]
-        with m.Elif(self.step):
-            with m.If(~self.last_row):
-                nxt = self.row + 1
-                m.d.sync += [self.row.eq(nxt), self.first_row.eq(0)]
-                if self.fixed_rows is None:
-                    m.d.sync += self.last_row.eq(nxt == rows_m1)
-                else:
-                    m.d.sync += [self.last_row.eq(nxt == R - 1), self.real.eq(nxt < kr)]
-            with m.Else():
-                m.d.sync += [self.row.eq(0), self.first_row.eq(1)]
-                if self.fixed_rows is not None:
-                    m.d.sync += [self.last_row.eq(R == 1), self.real.eq(1)]
-                with m.If(~self.last_kt):
-                    m.d.sync += [k_rem.eq(k_dec), self.first_kt.eq(0), self.last_kt.eq(lk_n),
-                                 kr.eq(kr_n), *k_after(k_dec, direct)]
-                    if self.fixed_rows is None:
-                        m.d.sync += self.last_row.eq(rows_m1 == 0)
-                with m.Else():
-                    m.d.sync += [k_rem.eq(dims.k), self.first_kt.eq(1),
-                                 *k_now(dims.k, from_dims("k"))]
-                    with m.If(~self.last_chunk):
-                        m.d.sync += [m_rem.eq(m_dec), self.last_chunk.eq(lc_n),
-                                     *m_after(m_dec, direct)]
-                        if self.fixed_rows is None:
-                            m.d.sync += [rows_m1.eq(rows_n), self.last_row.eq(lr_n),
-                                         self.small.eq(sm_n)]
-                    with m.Else():
-                        m.d.sync += [m_rem.eq(dims.m), *m_now(dims.m, from_dims("m"))]
-                        with m.If(~self.last_nt):
-                            m.d.sync += [n_rem.eq(n_dec), self.last_nt.eq(ln_n),
-                                         self.n_mask.eq(mask_n), *n_after(n_dec, direct)]
-                        with m.Else():
-                            m.d.sync += self.busy.eq(0)
-        m.d.sync += pres
         return m

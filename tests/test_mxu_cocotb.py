@@ -23,7 +23,9 @@ def test_mxu_bench_ecp5_primitives(preset_name, tmp_path, request):
                   target="ecp5-25k")
     verilog = (tmp_path / "rtl" / f"{cfg.module_name}.v").read_text()
     assert verilog.count("MULT18X18D #(") == cfg.rows * cfg.cols
-    assert (tmp_path / "rtl" / "files.f").read_text().startswith("MULT18X18D.v\n")
+    *models, design = (tmp_path / "rtl" / "files.f").read_text().splitlines()
+    assert design == f"{cfg.module_name}.v" and "MULT18X18D.v" in models
+    assert ("DP16KD.v" in models) == ("DP16KD #(" in verilog)
     assert res["ok"], report(res)
 
 

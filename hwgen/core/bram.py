@@ -1,9 +1,10 @@
-"""Block RAM with a registered read: inferred, or ECP5 DP16KD tiles with their output register."""
+"""Block RAM with a registered read (inferred, or ECP5 DP16KD tiles with their output register)
+and a FIFO built on it whose read data is that output register."""
 
-from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal, Value
 from amaranth.lib import memory
 
-__all__ = ["DataMemory"]
+__all__ = ["DataMemory", "CreditFifo"]
 
 
 class DataMemory(Elaboratable):
@@ -49,10 +50,10 @@ class DataMemory(Elaboratable):
             with m.If(self.oce):
                 m.d.sync += self.rdata.eq(rp.data)
             return m
-        width = len(self.wdata.as_value())
-        wbits = Cat(self.wdata.as_value(), Const(0, -width % tw))
+        width = len(Value.cast(self.wdata))
+        wbits = Cat(Value.cast(self.wdata), Const(0, -width % tw))
         rbits = Signal(len(wbits))
-        m.d.comb += self.rdata.as_value().eq(rbits[:width])
+        m.d.comb += Value.cast(self.rdata).eq(rbits[:width])
         abits = {36: 9, 18: 10, 9: 11}[tw]
         lsb = 14 - abits
         byte_en = {36: 0b1111, 18: 0b11, 9: 0}[tw]
@@ -81,4 +82,61 @@ class DataMemory(Elaboratable):
                 i_CLKB=ClockSignal(), i_CEB=self.ren, i_OCEB=self.oce, i_WEB=0, i_RSTB=0,
                 i_CSB0=0, i_CSB1=0, i_CSB2=0,
                 **ports)
+        return m
+
+
+class CreditFifo(Elaboratable):
+    """A FIFO in block RAM for writers that never overrun it (they hold credits), read as a
+    stream: ``r_data`` *is* the memory's output register (no multiplexer, no fabric copy).
+
+    Two read stages follow the memory: the read latch (``ren``) and the output register
+    (``oce``); each loads when the stage after it is empty or passing its word on, so a word
+    written at an edge is at ``r_data`` (``r_rdy``) two edges later, and the FIFO streams a word
+    a cycle. It holds ``depth`` words in the memory plus one in each read stage. The writer
+    must not write when ``depth`` words are in the memory (credits: count ``w_en`` against
+    ``r_en``; a writer that reserves ``depth`` credits never overruns). A word is never read in
+    the edge it is written (the read pointer reads only words counted in an earlier cycle), so
+    the block RAM never sees a read/write collision.
+
+    Members
+    -------
+    w_data, w_en : in
+    r_data, r_rdy : out;  r_en : in (``r_rdy`` and the consumer takes the word)
+    """
+
+    def __init__(self, width: int, depth: int, tech):
+        self.width, self.depth = width, depth
+        self.mem = DataMemory(width, depth, tech)
+        self.w_data = Signal(width)
+        self.w_en = Signal()
+        self.r_data = Signal(width)
+        self.r_rdy = Signal()
+        self.r_en = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.depth
+        m.submodules.mem = mem = self.mem
+        wp = Signal(range(depth))
+        rp = Signal(range(depth))
+        n = Signal(range(depth + 1))              # words in the memory, not yet read
+        avail = Signal()                          # n ≥ 1, as a register
+        s1 = Signal()                             # the read latch holds a word
+        adv2 = ~self.r_rdy | self.r_en            # the output register may load
+        adv1 = ~s1 | adv2                         # the read latch may load
+        ren = Signal()
+        m.d.comb += [ren.eq(adv1 & avail),
+                     mem.waddr.eq(wp), mem.wdata.eq(self.w_data), mem.wen.eq(self.w_en),
+                     mem.raddr.eq(rp), mem.ren.eq(ren), mem.oce.eq(adv2),
+                     self.r_data.eq(mem.rdata)]
+        with m.If(self.w_en):
+            m.d.sync += wp.eq(Mux(wp == depth - 1, 0, wp + 1))
+        with m.If(ren):
+            m.d.sync += rp.eq(Mux(rp == depth - 1, 0, rp + 1))
+        m.d.sync += [n.eq(n + self.w_en - ren),
+                     avail.eq(self.w_en | Mux(ren, n >= 2, n >= 1))]
+        with m.If(adv1):
+            m.d.sync += s1.eq(avail)
+        with m.If(adv2):
+            m.d.sync += self.r_rdy.eq(s1)
         return m

@@ -140,7 +140,7 @@ class MXUConfig(BlockConfig):
     def out_fifo_depth(self) -> int:
         """Output FIFO rows: covers the credit round trip so the array never waits for it."""
         extra = self.rows if self.dataflow == "os" else 0
-        return self.rows + self.cols + 8 + extra
+        return self.rows + self.cols + 9 + extra
 
     @property
     def macs(self) -> int:

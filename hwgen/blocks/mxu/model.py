@@ -14,7 +14,7 @@ Weight-stationary (R×C, accumulator depth d; tiles in order nt → m-chunk → 
       s = 3 for chunks of fewer than 3 rows (accumulator read-after-write spacing) and 1
       otherwise; the second term is the wait until the swap token has passed PE (0, C−1), then
       the R-cycle shadow reload (row r may be rewritten once the token has left row r);
-    * the last row leaves ``R + C + 6`` cycles after it was issued (skew, multiply (two
+    * the last row leaves ``R + C + 7`` cycles after it was issued (skew, multiply (two
       product registers), column
       adders, deskew, accumulate, output queue).
     Steady state: R·C MACs per cycle whenever chunk rows ≥ R + C (C ≥ 2).
@@ -23,7 +23,7 @@ Output-stationary (R×C; tiles in order mt → nt, each streaming K)
     * tile i+1 starts K cycles after tile i (one A column slice and one B row per cycle), but
       its last element waits until tile i's results have drained (R + C + rows + 4 cycles after
       tile i's last element);
-    * the last result row leaves ``R + C + rows + 5`` cycles after the last element.
+    * the last result row leaves ``R + C + rows + 6`` cycles after the last element.
 
 Measured counts equal it exactly (``TOLERANCE`` is zero): the amaranth.sim tests
 (``tests/test_mxu_rtl.py``) and every cocotb run's ``no_stall_cycles`` assert equality.
@@ -36,8 +36,8 @@ __all__ = ["model", "TOLERANCE"]
 # |measured − model| ≤ abs + rel · model: zero, the model is exact
 TOLERANCE = {"abs": 0, "rel": 0.0}
 
-WS_TAIL = 7     # cycles after R + C from the last issue to the last output transfer
-OS_TAIL = 6
+WS_TAIL = 8     # cycles after R + C from the last issue to the last output transfer
+OS_TAIL = 7
 
 
 def _ws_cycles(cfg, M, K, N) -> int:

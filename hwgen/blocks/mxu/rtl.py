@@ -5,9 +5,10 @@ Streaming order and cycle behaviour are documented in ``docs/mxu.md`` and in ``g
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ...core.bram import CreditFifo
 from ...core.numerics import add_fit, fit_value
 from ...core.tech import tech_of
 from .pe import OSPE, WSPE
@@ -60,8 +61,8 @@ class MXU(wiring.Component):
         # -- output queue: rows of C results + last (+ lane mask for the bias add) --
         row_layout = data.StructLayout({"data": data.ArrayLayout(acc_fmt.shape, C), "last": 1,
                                         "mask": C})
-        m.submodules.oq = oq = fifo.SyncFIFOBuffered(width=row_layout.size,
-                                                     depth=cfg.out_fifo_depth)
+        # block RAM (DP16KD on ECP5) whose output register is the o_c payload
+        m.submodules.oq = oq = CreditFifo(row_layout.size, cfg.out_fifo_depth, tech_of(platform))
         oq_in = Signal(row_layout)
         oq_out = Signal(row_layout)
         m.d.comb += [oq.w_data.eq(oq_in), oq_out.eq(oq.r_data)]

@@ -78,7 +78,8 @@ def test_gemm_random_stalls(preset, shape):
 
 @pytest.mark.parametrize("preset,shape", [
     ("mxu-4x4-int8", (24, 16, 8)),        # steady state: chunks >= 2R + C
-    ("mxu-4x4-int8", (2, 9, 5)),          # chunks < 3 rows: spaced issue
+    ("mxu-4x4-int8", (2, 9, 5)),          # chunks < 4 rows: spaced issue
+    ("mxu-2x2-int8", (3, 7, 3)),          # 3-row chunks, spaced too; R·C small: gap 4
     ("mxu-2x2-int8", (70, 3, 3)),         # M beyond acc_depth
     ("mxu-4x4-int8-os", (9, 10, 7)),      # drain-bound tiles
     ("mxu-4x4-int8-os", (8, 24, 8)),

@@ -11,7 +11,7 @@ Weight-stationary (R×C, accumulator depth d; tiles in order nt → m-chunk → 
       issue starts at cycle R + 4 (the command is registered, the walkers start two cycles
       later);
     * tile i+1 starts ``max(rows_i · s, R + max(C − 2, 0) + 2)`` cycles after tile i, where
-      s = 3 for chunks of fewer than 3 rows (accumulator read-after-write spacing) and 1
+      s = 4 for chunks of fewer than 4 rows (accumulator read-after-write spacing) and 1
       otherwise; the second term is the wait until the swap token has passed PE (0, C−1), then
       the R-cycle shadow reload (row r may be rewritten once the token has left row r);
     * the last row leaves ``R + C + 7`` cycles after it was issued (skew, multiply (two
@@ -50,10 +50,10 @@ def _ws_cycles(cfg, M, K, N) -> int:
             rows = min(d, M - m0)
             tiles += [rows] * math.ceil(K / R)
     for rows in tiles[:-1]:
-        s = 3 if rows < 3 else 1
+        s = 4 if rows < 4 else 1
         t += max(rows * s, gap)
     rows = tiles[-1]
-    t += (rows - 1) * (3 if rows < 3 else 1)
+    t += (rows - 1) * (4 if rows < 4 else 1)
     return t + R + C + WS_TAIL - 1
 
 

@@ -5,10 +5,10 @@ Streaming order and cycle behaviour are documented in ``docs/mxu.md`` and in ``g
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...core.bram import CreditFifo
+from ...core.bram import CreditFifo, DataMemory
 from ...core.numerics import add_fit, fit_value
 from ...core.tech import tech_of
 from .pe import OSPE, WSPE
@@ -211,7 +211,7 @@ class _WSCore(_CoreBase):
                 desc.mask.eq(Mux(ln, Cat(*(low(n_rem, C) > c for c in range(C))), (1 << C) - 1)),
                 desc.rows_m1.eq(Mux(lc, low(m_rem, depth) - 1, depth - 1)),
                 desc.one_row.eq(Mux(lc, low(m_rem, depth) == 1, depth == 1)),
-                desc.small.eq(Mux(lc, low(m_rem, depth) < 3, depth < 3)),
+                desc.small.eq(Mux(lc, low(m_rem, depth) < 4, depth < 4)),
                 desc.first_kt.eq(first_kt), desc.last_kt.eq(lk), desc.glast.eq(lk & lc & ln),
                 d_valid.eq(1)]
             with m.If(~lk):
@@ -325,7 +325,7 @@ class _WSCore(_CoreBase):
         m.d.sync += cool.eq(cooldown <= 1)
         with m.If(fire):
             with m.If(it.small):
-                m.d.sync += [cooldown.eq(2), cool.eq(0)]  # chunks of < 3 rows: RAW spacing
+                m.d.sync += [cooldown.eq(3), cool.eq(0)]  # chunks of < 4 rows: RAW spacing
             with m.If(i_first):
                 m.d.sync += [shadow_full.eq(0), l_hold.eq(0)]
                 if C > 2:
@@ -381,27 +381,19 @@ class _WSCore(_CoreBase):
             s = Signal(side_layout, name=f"side{i + 1}")
             m.d.sync += s.eq(side[-1])
             side.append(s)
-        rd_side, add_side = side[R + C + 1], side[R + C + 2]
+        rd_side, add_side = side[R + C], side[R + C + 2]
 
+        # accumulator: block RAM with its output register (DP16KD on ECP5), read two cycles
+        # ahead of the add. One row more than acc_depth, never written: a first k-tile reads
+        # that zero row instead of clearing the read data (an address multiplexer, not C·acc
+        # data multiplexers). Only issued rows read, and a row is read again only after its
+        # write (chunks of < 4 rows issue every 4th cycle), so the RAM never sees a read and a
+        # write of one row in one edge.
         acc_layout = data.ArrayLayout(acc_fmt.shape, C)
-        # ECP5: LUT RAM, so the read is a short FF → RAM → FF path (block RAM without its output
-        # register has ~5.8 ns clock-to-out, which alone caps Fmax near 150 MHz)
-        lutram = tech_of(platform).has_lutram and depth <= 64
-        m.submodules.accmem = mem = memory.Memory(
-            shape=acc_layout, depth=depth, init=[],
-            attrs={"ram_style": "distributed"} if lutram else None)
-        wr = mem.write_port()
+        m.submodules.accmem = mem = DataMemory(acc_layout, depth + 1, tech_of(platform))
         old_row = Signal(acc_layout)
-        if lutram:
-            # asynchronous read into a register cleared on a first k-tile: the flip-flops'
-            # synchronous reset, no multiplexer in front of the adder
-            rd = mem.read_port(domain="comb")
-            m.d.comb += rd.addr.eq(rd_side.addr)
-            m.d.sync += old_row.eq(Mux(rd_side.first, 0, rd.data))
-        else:
-            rd = mem.read_port()
-            m.d.comb += [rd.addr.eq(rd_side.addr),
-                         old_row.eq(Mux(add_side.first, 0, rd.data))]
+        m.d.comb += [mem.raddr.eq(Mux(rd_side.first, depth, rd_side.addr)),
+                     mem.ren.eq(rd_side.valid), mem.oce.eq(1), old_row.eq(mem.rdata)]
 
         sum_row = Signal(acc_layout)
         sum_side = Signal(side_layout)
@@ -409,8 +401,8 @@ class _WSCore(_CoreBase):
         for c in range(C):
             m.d.sync += sum_row[c].eq(add_fit(old_row[c], ps_row[c], acc_fmt, cfg.overflow))
         m.d.comb += [
-            wr.addr.eq(sum_side.addr), wr.data.eq(sum_row),
-            wr.en.eq(sum_side.valid & ~sum_side.last),
+            mem.waddr.eq(sum_side.addr), mem.wdata.eq(sum_row),
+            mem.wen.eq(sum_side.valid & ~sum_side.last),
             self.row_valid.eq(sum_side.valid & sum_side.last),
             self.row.data.eq(sum_row), self.row.last.eq(sum_side.glast),
             self.row.mask.eq(sum_side.mask),

@@ -96,6 +96,24 @@ def test_cycles_match_model(preset, shape):
     assert cycles == mdl["cycles"]
 
 
+@pytest.mark.parametrize(("overrides", "shape"), [
+    (["acc_depth=1"], (3, 5, 3)),                          # one-row chunks only
+    (["acc_depth=1", "rows=1", "cols=1"], (2, 3, 2)),
+    (["acc_depth=3", "rows=3", "cols=1"], (7, 4, 2)),      # 3-row chunks, then 1
+    (["acc_depth=5", "rows=1", "cols=3"], (11, 2, 5)),
+])
+def test_tiny_arrays_and_chunks(overrides, shape):
+    """Degenerate arrays and accumulator depths: golden results under stalls, and cycles equal
+    to the model without them (the sequencer's and the issuer's small-chunk paths)."""
+    _, cfg = load("mxu-2x2-int8", overrides)
+    A, B, D = rand_case(cfg, np.random.default_rng(3), *shape)
+    C, cycles = run_gemm(cfg, A, B, D, gap=0, stall=0)
+    np.testing.assert_array_equal(C, matmul(cfg, A, B, D))
+    assert cycles == model(cfg, *shape)["cycles"]
+    C, _ = run_gemm(cfg, A, B, D, seed=4)
+    np.testing.assert_array_equal(C, matmul(cfg, A, B, D))
+
+
 @pytest.mark.parametrize("lut", [False, True])
 def test_ws_pe_pipeline(lut):
     """PE: ps_out = ps_in + a·w three cycles after a enters; w swaps only with the token."""

@@ -188,7 +188,7 @@ class _WSCore(_CoreBase):
         # cycle could be consumed.
         desc_layout = data.StructLayout({
             "kr": range(R + 1), "mask": C,                        # loader: real rows, lanes
-            "rows_m1": range(depth), "one_row": 1, "small": 1,    # issuer: chunk rows
+            "rows_m2": range(depth), "one_row": 1, "small": 1,    # issuer: chunk rows − 2
             "first_kt": 1, "last_kt": 1, "glast": 1})
         db = cfg.dim_bits
         cmd = self.cmd
@@ -209,7 +209,8 @@ class _WSCore(_CoreBase):
             m.d.sync += [
                 desc.kr.eq(Mux(lk, low(k_rem, R), R)),
                 desc.mask.eq(Mux(ln, Cat(*(low(n_rem, C) > c for c in range(C))), (1 << C) - 1)),
-                desc.rows_m1.eq(Mux(lc, low(m_rem, depth) - 1, depth - 1)),
+                # (rows − 2 modulo the row counter; unused for a one-row chunk)
+                desc.rows_m2.eq(Mux(lc, low(m_rem, depth) - 2, depth - 2)),
                 desc.one_row.eq(Mux(lc, low(m_rem, depth) == 1, depth == 1)),
                 desc.small.eq(Mux(lc, low(m_rem, depth) < 4, depth < 4)),
                 desc.first_kt.eq(first_kt), desc.last_kt.eq(lk), desc.glast.eq(lk & lc & ln),
@@ -304,13 +305,21 @@ class _WSCore(_CoreBase):
         i_last = Signal()
         cooldown = Signal(2)
         cool = Signal(init=1)                     # == (cooldown == 0), as a register
-        can_issue = (i_valid & (~i_first | shadow_full) & (~it.last_kt | self.credit_ok)
-                     & cool)
+        # ok == i_valid & (~i_first | shadow_full) & cool, kept as a register computed from
+        # those registers' next values: the issue decision (and i_a.ready) is one LUT of
+        # flip-flops, ok · (~last_kt | credit_ok)
+        ok = Signal()
+        can_issue = ok & (~it.last_kt | self.credit_ok)
         fire = Signal()
         i_take = Signal()
         m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid),
                      token.eq(fire & i_first), self.take.eq(fire & it.last_kt),
                      i_take.eq(p_valid & (~i_valid | (fire & i_last)))]
+        valid_next = i_take | (i_valid & ~(fire & i_last))
+        first_next = i_take | (i_first & ~fire)
+        full_next = wb_last | (shadow_full & ~(fire & i_first))
+        cool_next = ~(fire & it.small) & (cooldown <= 1)
+        m.d.sync += ok.eq(valid_next & (~first_next | full_next) & cool_next)
         with m.If(i_take):
             m.d.sync += [it.eq(pend), i_valid.eq(1), i_row.eq(0), i_first.eq(1),
                          i_last.eq(pend.one_row), p_valid.eq(0)]
@@ -319,7 +328,7 @@ class _WSCore(_CoreBase):
                 m.d.sync += i_valid.eq(0)
             with m.Else():
                 m.d.sync += [i_row.eq(i_row + 1), i_first.eq(0),
-                             i_last.eq(i_row + 1 == it.rows_m1)]
+                             i_last.eq(i_row == it.rows_m2)]
         with m.If(cooldown != 0):
             m.d.sync += cooldown.eq(cooldown - 1)
         m.d.sync += cool.eq(cooldown <= 1)

@@ -49,6 +49,14 @@ def _gemm_64x256x64(cfg) -> dict:
 
 GEMM_64x256x64 = Workload(name="GEMM 64×256×64", make=_gemm_64x256x64)
 
+
+def _gemm_96x288x96(cfg) -> dict:
+    """Random A (96×288) and B (288×96), numpy seed 1: whole tiles for 12×12 (and 4×4, 8×8)."""
+    return random_operands(cfg, np.random.default_rng(1), 96, 288, 96, bias=False)
+
+
+GEMM_96x288x96 = Workload(name="GEMM 96×288×96", make=_gemm_96x288x96)
+
 BENCH = BenchRows(
     fpga=(
         FpgaRow(preset="mxu-4x4-int8", target="ecp5-25k", freq_mhz=200,
@@ -69,7 +77,7 @@ BENCH = BenchRows(
     sim=(
         SimRow(preset="mxu-4x4-int8", workload=GEMM_64x256x64),
         SimRow(preset="mxu-8x8-int8", workload=GEMM_64x256x64),
-        SimRow(preset="mxu-12x12-int8", workload=GEMM_64x256x64),
+        SimRow(preset="mxu-12x12-int8", workload=GEMM_96x288x96),
         SimRow(preset="mxu-4x4-int8", workload=GEMM_64x256x64, overrides={"dataflow": "os"}),
         SimRow(preset="mxu-2x4-int8", workload=GEMM_64x256x64),
         SimRow(preset="mxu-4x4-int8-lut", workload=GEMM_64x256x64),

@@ -85,11 +85,12 @@ class MXU(wiring.Component):
                                          "n": cfg.dim_bits["n"] + 1}))
         accepted = Signal()
         start = Signal()
-        # idle: ~busy a cycle late, as a register (the core's busy is an OR of its stages' flags;
-        # i_cmd.ready stays one LUT of flip-flops; a next command waits one more cycle)
+        # i_cmd.ready is a register: no command in flight (transferring, registered, starting)
+        # and the core not busy, a cycle late (its busy is an OR of its stages' flags; the OS
+        # core's rises only at start); a next command waits one more cycle
         idle = Signal(init=1)
-        m.d.sync += idle.eq(~busy)
-        m.d.comb += self.i_cmd.ready.eq(idle & ~accepted & ~start)
+        m.d.sync += idle.eq(~busy & ~accepted & ~start & ~(self.i_cmd.valid & self.i_cmd.ready))
+        m.d.comb += self.i_cmd.ready.eq(idle)
         m.d.sync += [accepted.eq(self.i_cmd.valid & self.i_cmd.ready), start.eq(accepted)]
         with m.If(self.i_cmd.valid & self.i_cmd.ready):
             m.d.sync += [dims.m.eq(self.i_cmd.payload.m + 1), dims.k.eq(self.i_cmd.payload.k + 1),

@@ -4,7 +4,7 @@ Streaming order and cycle behaviour are documented in ``docs/mxu.md`` and in ``g
 (the executable form of the order).
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -189,8 +189,7 @@ class _WSCore(_CoreBase):
         # (left ≤ R / d / C) kept as registers beside it: an advance is subtract-or-reload
         # selected by flip-flops, and D is computed from the state with compares of a few low
         # bits. The state is loaded from the command as it transfers and D holds the first
-        # tile one edge later, before `start`; D refills on the edge it is taken, so a tile a
-        # cycle could be consumed.
+        # tile one edge later, before `start`.
         desc_layout = data.StructLayout({
             "kr": range(R + 1), "mask": C,                        # loader: real rows, lanes
             "rows_m2": range(depth), "one_row": 1, "small": 1,    # issuer: chunk rows − 2
@@ -205,7 +204,10 @@ class _WSCore(_CoreBase):
         d_valid = Signal()
         take = Signal()                           # the loader takes D this cycle
         adv = Signal()
-        m.d.comb += adv.eq(s_valid & (~d_valid | take))
+        # with R ≥ 2 the loader takes at most every other cycle, so D refills the cycle after a
+        # take and the walk state never sees the loader's handshake; R = 1 refills in the edge
+        # of the take
+        m.d.comb += adv.eq(s_valid & (~d_valid | take) if R == 1 else s_valid & ~d_valid)
 
         def low(v, top):                          # v ≤ top: its low bits suffice
             return v[:max(1, top.bit_length())]
@@ -320,11 +322,16 @@ class _WSCore(_CoreBase):
         m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid),
                      token.eq(fire & i_first), self.take.eq(fire & it.last_kt),
                      i_take.eq(p_valid & (~i_valid | (fire & i_last)))]
-        valid_next = i_take | (i_valid & ~(fire & i_last))
-        first_next = i_take | (i_first & ~fire)
-        full_next = wb_last | (shadow_full & ~(fire & i_first))
-        cool_next = ~(fire & it.small) & (cooldown <= 1)
-        m.d.sync += ok.eq(valid_next & (~first_next | full_next) & cool_next)
+        def ok_next(f):                           # ok's next value if fire == f (a constant)
+            f = Const(f, 1)
+            taking = p_valid & (~i_valid | (f & i_last))
+            valid_next = taking | (i_valid & ~(f & i_last))
+            first_next = taking | (i_first & ~f)
+            full_next = wb_last | (shadow_full & ~(f & i_first))
+            cool_next = ~(f & it.small) & (cooldown <= 1)
+            return valid_next & (~first_next | full_next) & cool_next
+        # both outcomes from flip-flops, then one multiplexer by fire (the input handshake)
+        m.d.sync += ok.eq(Mux(fire, ok_next(1), ok_next(0)))
         with m.If(i_take):
             m.d.sync += [it.eq(pend), i_valid.eq(1), i_row.eq(0), i_first.eq(1),
                          i_last.eq(pend.one_row), p_valid.eq(0)]

@@ -103,12 +103,12 @@ def test_generate_says_generic_or_target(capsys, tmp_path, monkeypatch):
     assert rc == 0, err
     outdir = Path("build") / "mxu_ws_2x2_int8-ecp5-25k"
     assert (f"  wrote {outdir}/: mxu_ws_2x2_int8.v, mxu_ws_2x2_int8.json, mxu_ws_2x2_int8.core, "
-            "MULT18X18D.v, files.f\n") in out
+            "DP16KD.v, MULT18X18D.v, files.f\n") in out
     assert ("  target ecp5-25k: the Verilog `hwgen fpga --target ecp5-25k` builds (elaborated "
-            "for ecp5); simulation models MULT18X18D.v (listed in files.f and the core's sim "
-            "target)\n") in out
+            "for ecp5); simulation models DP16KD.v, MULT18X18D.v (listed in files.f and the "
+            "core's sim target)\n") in out
     assert "generic" not in out
-    assert (outdir / "files.f").read_text() == "MULT18X18D.v\nmxu_ws_2x2_int8.v\n"
+    assert (outdir / "files.f").read_text() == "DP16KD.v\nMULT18X18D.v\nmxu_ws_2x2_int8.v\n"
     rc, out, err = run(capsys, "generate", SMALL, "--target", "ice40-up5k", "-o", "i")
     assert rc == 0, err
     assert "no hand-instantiated primitive, so no simulation model is needed" in out

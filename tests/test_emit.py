@@ -171,8 +171,8 @@ def test_failure_writes_nothing(tmp_path, change):
 
 
 @pytest.mark.parametrize(("pname", "target", "models"), [
-    ("mxu-2x2-int8", "ecp5-25k", ["MULT18X18D.v"]),
-    ("mxu-4x4-int8-os", "ecp5-85k", ["MULT18X18D.v"]),
+    ("mxu-2x2-int8", "ecp5-25k", ["DP16KD.v", "MULT18X18D.v"]),
+    ("mxu-4x4-int8-os", "ecp5-85k", ["DP16KD.v", "MULT18X18D.v"]),
     ("kvcache-2seq-128-up5k", "ecp5-25k", ["DP16KD.v"]),
     ("mxu-2x2-int8", "ice40-up5k", []),
 ])

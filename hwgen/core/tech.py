@@ -23,11 +23,6 @@ class Tech:
         if self.family not in FAMILIES:
             raise ValueError(f"family must be one of {FAMILIES}, not {self.family!r}")
 
-    @property
-    def has_lutram(self) -> bool:
-        """Small memories with asynchronous read map to LUT RAM (ECP5 TRELLIS_DPR16X4)."""
-        return self.family == "ecp5"
-
 
 GENERIC = Tech()
 

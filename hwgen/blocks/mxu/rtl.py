@@ -215,7 +215,7 @@ class _WSCore(_CoreBase):
         with m.If(adv):
             m.d.sync += [
                 desc.kr.eq(Mux(lk, low(k_rem, R), R)),
-                desc.mask.eq(Mux(ln, Cat(*(low(n_rem, C) > c for c in range(C))), (1 << C) - 1)),
+                desc.mask.eq(Mux(ln, _lane_mask(m, low(n_rem, C), C), (1 << C) - 1)),
                 # (rows − 2 modulo the row counter; unused for a one-row chunk)
                 desc.rows_m2.eq(Mux(lc, low(m_rem, depth) - 2, depth - 2)),
                 desc.one_row.eq(Mux(lc, low(m_rem, depth) == 1, depth == 1)),

@@ -22,14 +22,16 @@ async def stream_put(ctx, port, values, *, rng: random.Random | None = None, gap
 
 
 async def stream_get(ctx, port, count, *, rng: random.Random | None = None, stall: float = 0.0,
-                     cycles: list | None = None):
+                     cycles: list | None = None, budget: int | None = None):
     """Collect ``count`` transfers from a stream ``port`` the DUT produces; ``ready`` is low with
     probability ``stall`` each cycle. Appends the transfer's cycle number to ``cycles`` if given.
-    Returns the payloads (as ``ctx.get`` returns them)."""
+    Returns the payloads (as ``ctx.get`` returns them); with a ``budget`` of cycles, returns
+    early with fewer once it is spent (drive the inputs from background testbenches and
+    ``sim.run()`` ends as soon as the outputs are in, instead of at a fixed deadline)."""
     rng = rng or random.Random(1)
     out = []
     cycle = 0
-    while len(out) < count:
+    while len(out) < count and (budget is None or cycle < budget):
         ready = rng.random() >= stall
         ctx.set(port.ready, ready)
         _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)

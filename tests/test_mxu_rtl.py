@@ -15,6 +15,8 @@ from hwgen.testing import stream_get, stream_put
 
 
 def run_gemm(cfg, A, B, D=None, *, seed=0, gap=0.3, stall=0.3, timeout=200_000):
+    # drivers run in the background: the simulation ends when the getter has every row (or
+    # its budget of ``timeout`` cycles is spent)
     """Simulate one GEMM; return (C from the hardware, cycles from cmd to last output)."""
     dut = MXU(cfg)
     streams = to_streams(cfg, A=A, B=B, D=D)
@@ -31,22 +33,22 @@ def run_gemm(cfg, A, B, D=None, *, seed=0, gap=0.3, stall=0.3, timeout=200_000):
             await stream_put(ctx, getattr(dut, name), vals, rng=random.Random(rng.random()), gap=g)
         return tb
 
-    sim.add_testbench(putter("i_cmd", streams["i_cmd"], 0.0))
+    sim.add_testbench(putter("i_cmd", streams["i_cmd"], 0.0), background=True)
     for name in ("i_a", "i_w", "i_d"):
         if name in streams:
-            sim.add_testbench(putter(name, streams[name], gap))
+            sim.add_testbench(putter(name, streams[name], gap), background=True)
 
     async def getter(ctx):
         cycles = []
         rows = await stream_get(ctx, dut.o_c, n_out, rng=random.Random(rng.random()),
-                                stall=stall, cycles=cycles)
+                                stall=stall, cycles=cycles, budget=timeout)
+        assert len(rows) == n_out, f"timed out: {len(rows)} of {n_out} rows of o_c"
         result["rows"] = [{"data": [int(x) for x in r.data], "last": int(r.last)} for r in rows]
         # i_cmd (valid from the start, ready after reset) transfers on edge 1
         result["cycles"] = cycles[-1] - 1 if cycles else 0
 
     sim.add_testbench(getter)
-    sim.run_until(timeout * 1e-6)
-    assert "rows" in result, "timed out waiting for o_c"
+    sim.run()
     return rows_to_c(cfg, M, N, result["rows"]), result["cycles"]
 
 
@@ -115,17 +117,18 @@ def test_back_to_back_gemms(preset):
 
         async def tb(ctx, name=name, vals=vals, seed=seed):
             await stream_put(ctx, getattr(dut, name), vals, rng=random.Random(seed), gap=0.3)
-        sim.add_testbench(tb)
+        sim.add_testbench(tb, background=True)
     counts = [((B.shape[1] + cfg.cols - 1) // cfg.cols) * A.shape[0] for A, B, _ in cases]
     out = {}
 
     async def getter(ctx):
-        rows = await stream_get(ctx, dut.o_c, sum(counts), rng=random.Random(5), stall=0.4)
+        rows = await stream_get(ctx, dut.o_c, sum(counts), rng=random.Random(5), stall=0.4,
+                                budget=20_000)
+        assert len(rows) == sum(counts), "timed out waiting for o_c"
         out["rows"] = [{"data": [int(x) for x in row.data], "last": int(row.last)}
                        for row in rows]
     sim.add_testbench(getter)
-    sim.run_until(20_000e-6)
-    assert "rows" in out, "timed out waiting for o_c"
+    sim.run()
     at = 0
     for (A, B, D), n in zip(cases, counts, strict=True):
         got = rows_to_c(cfg, A.shape[0], B.shape[1], out["rows"][at:at + n])

@@ -79,6 +79,22 @@ def test_gemm_random_stalls(preset, shape):
 
 
 @pytest.mark.parametrize("preset,shape", [
+    ("mxu-4x4-int8", (40, 4, 8)),         # one K tile: every issued row is an output row
+    ("mxu-4x4-int8", (13, 6, 5)),         # two K tiles, the output-queue credit at tile ends
+    ("mxu-2x2-int8", (17, 2, 3)),
+    ("mxu-3x5-uint8-bias", (21, 3, 7)),
+    ("mxu-4x4-int8-os", (12, 3, 8)),
+])
+def test_output_backpressure(preset, shape):
+    """o_c stalled 90 % of cycles, inputs always valid: the output queue fills, and the issue
+    stops on its credits (the queue would overwrite rows otherwise)."""
+    _, cfg = load(preset)
+    A, B, D = rand_case(cfg, np.random.default_rng(11), *shape)
+    C, _ = run_gemm(cfg, A, B, D, seed=6, gap=0.0, stall=0.9)
+    np.testing.assert_array_equal(C, matmul(cfg, A, B, D))
+
+
+@pytest.mark.parametrize("preset,shape", [
     ("mxu-4x4-int8", (24, 16, 8)),        # steady state: chunks >= 2R + C
     ("mxu-4x4-int8", (2, 9, 5)),          # chunks < 4 rows: spaced issue
     ("mxu-2x2-int8", (3, 7, 3)),          # 3-row chunks, spaced too; R·C small: gap 4
@@ -194,3 +210,27 @@ def test_ws_pe_pipeline(lut):
 
     sim.add_testbench(tb)
     sim.run()
+
+
+@pytest.mark.parametrize("width", [1, 3, 5])
+def test_below_constant(width):
+    """``_below(v, k)`` (the split compare the sequencer uses) is ``v < k`` for every v and k,
+    including k = 0, powers of two and k beyond v's range."""
+    from amaranth.hdl import Module, Signal
+
+    from hwgen.blocks.mxu.rtl import _below
+    v = Signal(width)
+    ks = range((1 << width) + 3)
+    outs = [Signal(name=f"lt{k}") for k in ks]
+    m = Module()
+    m.d.comb += [o.eq(_below(v, k)) for o, k in zip(outs, ks, strict=True)]
+    sim = Simulator(m)
+    bad = []
+
+    async def tb(ctx):
+        for x in range(1 << width):
+            ctx.set(v, x)
+            bad.extend((x, k) for o, k in zip(outs, ks, strict=True) if ctx.get(o) != (x < k))
+    sim.add_testbench(tb)
+    sim.run()
+    assert not bad

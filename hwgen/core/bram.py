@@ -133,9 +133,9 @@ class CreditFifo(Elaboratable):
             m.d.sync += wp.eq(Mux(wp == depth - 1, 0, wp + 1))
         with m.If(ren):
             m.d.sync += rp.eq(Mux(rp == depth - 1, 0, rp + 1))
-        # n ± 1 from the register, selected by the handshakes (ren arrives last: one mux)
-        up, down = self.w_en & ~ren, ren & ~self.w_en
-        m.d.sync += [n.eq(Mux(up, n + 1, Mux(down, n - 1, n))),
+        # n ± 1 from the register, selected by the handshakes (ren, from the consumer's ready,
+        # selects last: one multiplexer between it and the flip-flops)
+        m.d.sync += [n.eq(Mux(ren, Mux(self.w_en, n, n - 1), Mux(self.w_en, n + 1, n))),
                      avail.eq(self.w_en | Mux(ren, n >= 2, n >= 1))]
         with m.If(adv1):
             m.d.sync += s1.eq(avail)

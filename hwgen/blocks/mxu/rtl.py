@@ -4,7 +4,7 @@ Streaming order and cycle behaviour are documented in ``docs/mxu.md`` and in ``g
 (the executable form of the order).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -76,7 +76,9 @@ class MXU(wiring.Component):
         # `need` more credits may be taken: it asks for 2·need (the queue has room for that)
         need = 1 if cfg.dataflow == "ws" else cfg.rows
         credit_ok = Signal()
-        m.d.sync += credit_ok.eq(credits >= 2 * need)
+        credit_ok_d = Signal()                  # credit_ok's next value (for registered readys)
+        m.d.comb += credit_ok_d.eq(credits >= 2 * need)
+        m.d.sync += credit_ok.eq(credit_ok_d)
 
         # -- command: registered (dims = fields + 1); the core starts two cycles later, when
         #    the walkers' values derived from dims are registered too --
@@ -101,7 +103,7 @@ class MXU(wiring.Component):
         m.d.comb += [
             core.start.eq(start), core.dims.eq(dims), busy.eq(core.busy),
             core.cmd.eq(self.i_cmd.payload), core.cmd_fire.eq(self.i_cmd.valid & self.i_cmd.ready),
-            core.credit_ok.eq(credit_ok), take.eq(core.take),
+            core.credit_ok.eq(credit_ok), core.credit_ok_d.eq(credit_ok_d), take.eq(core.take),
             oq_in.eq(core.row), oq.w_en.eq(core.row_valid),
         ]
         wiring.connect(m, wiring.flipped(self.i_a), core.i_a)
@@ -143,6 +145,7 @@ class _CoreBase(wiring.Component):
             "cmd_fire": In(1),      # the command transfers this cycle (payload on ``cmd``)
             "busy": Out(1),
             "credit_ok": In(1),     # the output queue can take one more row (ws) / R rows (os)
+            "credit_ok_d": In(1),   # credit_ok's value after the next edge
             "take": Out(range(cfg.rows + 1)),
             "row": Out(row_layout), "row_valid": Out(1),
             "i_a": In(stream.Signature(data.ArrayLayout(cfg.a_fmt.shape, cfg.rows))),
@@ -155,6 +158,19 @@ def _dsp_style(cfg, platform):
     if cfg.mult == "auto" and tech_of(platform).family == "ecp5":
         return "ecp5"
     return None
+
+
+def _below(v, k: int):
+    """Unsigned ``v < k`` for a constant ``k``, as "the bits above k − 1's are zero" and a compare
+    of the low bits (Yosys makes a wide compare a carry chain: ten segments for a 13-bit one)."""
+    v = Value.cast(v)
+    if k <= 0:
+        return Const(0, 1)
+    hi = (k - 1).bit_length()
+    if hi >= len(v):
+        return v < k
+    high_zero = ~v[hi:].any()
+    return high_zero if k == 1 << hi else high_zero & (v[:hi] < k)
 
 
 def _lane_mask(m, n_rem, lanes):
@@ -223,15 +239,15 @@ class _WSCore(_CoreBase):
                 desc.first_kt.eq(first_kt), desc.last_kt.eq(lk), desc.glast.eq(lk & lc & ln),
                 d_valid.eq(1)]
             with m.If(~lk):
-                m.d.sync += [k_rem.eq(k_rem - R), lk.eq(k_rem <= 2 * R), first_kt.eq(0)]
+                m.d.sync += [k_rem.eq(k_rem - R), lk.eq(_below(k_rem, 2 * R + 1)), first_kt.eq(0)]
             with m.Else():
                 m.d.sync += [k_rem.eq(dims.k), lk.eq(lk0), first_kt.eq(1)]
                 with m.If(~lc):
-                    m.d.sync += [m_rem.eq(m_rem - depth), lc.eq(m_rem <= 2 * depth)]
+                    m.d.sync += [m_rem.eq(m_rem - depth), lc.eq(_below(m_rem, 2 * depth + 1))]
                 with m.Else():
                     m.d.sync += [m_rem.eq(dims.m), lc.eq(lc0)]
                     with m.If(~ln):
-                        m.d.sync += [n_rem.eq(n_rem - C), ln.eq(n_rem <= 2 * C)]
+                        m.d.sync += [n_rem.eq(n_rem - C), ln.eq(_below(n_rem, 2 * C + 1))]
                     with m.Else():
                         m.d.sync += s_valid.eq(0)
         with m.Elif(take):
@@ -239,8 +255,9 @@ class _WSCore(_CoreBase):
         with m.If(self.cmd_fire):
             # the same `field + 1` as the top's dims register (Yosys shares the adders)
             m.d.sync += [k_rem.eq(cmd.k + 1), m_rem.eq(cmd.m + 1), n_rem.eq(cmd.n + 1),
-                         lk.eq(cmd.k < R), lc.eq(cmd.m < depth), ln.eq(cmd.n < C),
-                         lk0.eq(cmd.k < R), lc0.eq(cmd.m < depth), first_kt.eq(1),
+                         lk.eq(_below(cmd.k, R)), lc.eq(_below(cmd.m, depth)),
+                         ln.eq(_below(cmd.n, C)), lk0.eq(_below(cmd.k, R)),
+                         lc0.eq(_below(cmd.m, depth)), first_kt.eq(1),
                          s_valid.eq(1)]
 
         # ---------------- weight loader ----------------
@@ -262,8 +279,9 @@ class _WSCore(_CoreBase):
         can_load = Signal()
         l_fire = Signal()
         l_end = Signal()                          # l_fire on the tile's last row
+        w_ready = Signal()                        # == can_load & l_real, a register
         m.d.comb += [
-            self.i_w.ready.eq(can_load & l_real),
+            self.i_w.ready.eq(w_ready),
             l_fire.eq(can_load & (~l_real | self.i_w.valid)),
             l_end.eq(l_fire & l_last),
             take.eq(self.start | l_end),
@@ -297,6 +315,17 @@ class _WSCore(_CoreBase):
         lock_zero_next = Mux(token, C <= 2, lock <= 1)
         m.d.sync += can_load.eq((l_valid | self.start) & ~hold_next & lock_zero_next)
 
+        # i_w.ready == can_load & l_real, a register too: both next values for either outcome
+        # of l_fire (the weight handshake), then a multiplexer by it
+        def w_ready_next(f):
+            f = Const(f, 1)
+            end = f & l_last
+            taking = self.start | end
+            real_next = taking | Mux(f, l_row + 1 < ld.kr, l_real)
+            can_next = (l_valid | self.start) & ~((l_hold & ~token) | end) & lock_zero_next
+            return can_next & real_next
+        m.d.sync += w_ready.eq(Mux(l_fire, w_ready_next(1), w_ready_next(0)))
+
         # ---------------- activation issue ----------------
         # `pend` holds the descriptor of the tile whose weights are loaded; the issuer takes it
         # when idle or on its tile's last row (a tile's first row also waits for shadow_full,
@@ -312,26 +341,28 @@ class _WSCore(_CoreBase):
         i_last = Signal()
         cooldown = Signal(2)
         cool = Signal(init=1)                     # == (cooldown == 0), as a register
-        # ok == i_valid & (~i_first | shadow_full) & cool, kept as a register computed from
-        # those registers' next values: the issue decision (and i_a.ready) is one LUT of
-        # flip-flops, ok · (~last_kt | credit_ok)
-        ok = Signal()
-        can_issue = ok & (~it.last_kt | self.credit_ok)
+        # can_issue == i_valid & (~i_first | shadow_full) & cool & (~it.last_kt | credit_ok),
+        # kept as a register computed from those registers' next values: i_a.ready is a
+        # flip-flop (a producer's enable and the issue decision start at a register)
+        can_issue = Signal()
         fire = Signal()
         i_take = Signal()
         m.d.comb += [self.i_a.ready.eq(can_issue), fire.eq(can_issue & self.i_a.valid),
                      token.eq(fire & i_first), self.take.eq(fire & it.last_kt),
                      i_take.eq(p_valid & (~i_valid | (fire & i_last)))]
-        def ok_next(f):                           # ok's next value if fire == f (a constant)
+        def issue_next(f):                        # can_issue's next value if fire == f
             f = Const(f, 1)
             taking = p_valid & (~i_valid | (f & i_last))
             valid_next = taking | (i_valid & ~(f & i_last))
             first_next = taking | (i_first & ~f)
             full_next = wb_last | (shadow_full & ~(f & i_first))
             cool_next = ~(f & it.small) & (cooldown <= 1)
-            return valid_next & (~first_next | full_next) & cool_next
-        # both outcomes from flip-flops, then one multiplexer by fire (the input handshake)
-        m.d.sync += ok.eq(Mux(fire, ok_next(1), ok_next(0)))
+            last_kt_next = Mux(taking, pend.last_kt, it.last_kt)
+            return (valid_next & (~first_next | full_next) & cool_next
+                    & (~last_kt_next | self.credit_ok_d))
+        # both outcomes from flip-flops (and the credit count), then one multiplexer by fire
+        # (the input handshake)
+        m.d.sync += can_issue.eq(Mux(fire, issue_next(1), issue_next(0)))
         with m.If(i_take):
             m.d.sync += [it.eq(pend), i_valid.eq(1), i_row.eq(0), i_first.eq(1),
                          i_last.eq(pend.one_row), p_valid.eq(0)]
@@ -457,10 +488,10 @@ class _OSCore(_CoreBase):
         o_n = Signal(db["n"] + 1)                # N columns left from this tile's first column
         first = Signal()
         last = o_k == 1
-        last_mt = o_m <= R
-        last_nt = o_n <= C
+        last_mt = _below(o_m, R + 1)
+        last_nt = _below(o_n, C + 1)
         rows = Signal(range(R + 1))
-        m.d.comb += rows.eq(Mux(o_m < R, o_m, R))
+        m.d.comb += rows.eq(Mux(_below(o_m, R), o_m, R))
         pending = Signal()                       # a copy wavefront is crossing the array
         wait = Signal(range(R + C + 3))
         draining = Signal()

@@ -5,20 +5,33 @@ import random
 __all__ = ["stream_put", "stream_get", "first_transfer"]
 
 
-async def stream_put(ctx, port, values, *, rng: random.Random | None = None, gap: float = 0.0):
+async def stream_put(ctx, port, values, *, rng: random.Random | None = None, gap: float = 0.0,
+                     budget: int | None = None) -> int:
     """Send ``values`` (ints or layout-castable values) on a stream ``port`` the DUT consumes.
 
     With probability ``gap`` a cycle is skipped before each transfer (valid low). Valid is held
-    until the transfer; the payload is stable meanwhile.
+    until the transfer; the payload is stable meanwhile. With a ``budget`` of cycles, gives up
+    once it is spent. Returns the number of values transferred.
     """
     rng = rng or random.Random(0)
+    cycle = sent = 0
     for v in values:
         while rng.random() < gap:
             await ctx.tick()
+            cycle += 1
         ctx.set(port.payload, v)
         ctx.set(port.valid, 1)
-        await ctx.tick().until(port.ready)
+        while True:
+            if budget is not None and cycle >= budget:
+                ctx.set(port.valid, 0)
+                return sent
+            _, _, ready = await ctx.tick().sample(port.ready)
+            cycle += 1
+            if ready:
+                break
         ctx.set(port.valid, 0)
+        sent += 1
+    return sent
 
 
 async def stream_get(ctx, port, count, *, rng: random.Random | None = None, stall: float = 0.0,

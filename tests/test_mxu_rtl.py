@@ -15,8 +15,8 @@ from hwgen.testing import stream_get, stream_put
 
 
 def run_gemm(cfg, A, B, D=None, *, seed=0, gap=0.3, stall=0.3, timeout=200_000):
-    # drivers run in the background: the simulation ends when the getter has every row (or
-    # its budget of ``timeout`` cycles is spent)
+    # every testbench has a budget of ``timeout`` cycles: the simulation ends when the last
+    # row is in and every input sent, not at a fixed deadline
     """Simulate one GEMM; return (C from the hardware, cycles from cmd to last output)."""
     dut = MXU(cfg)
     streams = to_streams(cfg, A=A, B=B, D=D)
@@ -30,13 +30,15 @@ def run_gemm(cfg, A, B, D=None, *, seed=0, gap=0.3, stall=0.3, timeout=200_000):
 
     def putter(name, vals, g):
         async def tb(ctx):
-            await stream_put(ctx, getattr(dut, name), vals, rng=random.Random(rng.random()), gap=g)
+            sent = await stream_put(ctx, getattr(dut, name), vals,
+                                    rng=random.Random(rng.random()), gap=g, budget=timeout)
+            assert sent == len(vals), f"{name}: {sent} of {len(vals)} transfers"
         return tb
 
-    sim.add_testbench(putter("i_cmd", streams["i_cmd"], 0.0), background=True)
+    sim.add_testbench(putter("i_cmd", streams["i_cmd"], 0.0))
     for name in ("i_a", "i_w", "i_d"):
         if name in streams:
-            sim.add_testbench(putter(name, streams[name], gap), background=True)
+            sim.add_testbench(putter(name, streams[name], gap))
 
     async def getter(ctx):
         cycles = []
@@ -132,8 +134,10 @@ def test_back_to_back_gemms(preset):
         seed = r.random()
 
         async def tb(ctx, name=name, vals=vals, seed=seed):
-            await stream_put(ctx, getattr(dut, name), vals, rng=random.Random(seed), gap=0.3)
-        sim.add_testbench(tb, background=True)
+            sent = await stream_put(ctx, getattr(dut, name), vals, rng=random.Random(seed),
+                                    gap=0.3, budget=20_000)
+            assert sent == len(vals), f"{name}: {sent} of {len(vals)} transfers"
+        sim.add_testbench(tb)
     counts = [((B.shape[1] + cfg.cols - 1) // cfg.cols) * A.shape[0] for A, B, _ in cases]
     out = {}
 

@@ -228,6 +228,20 @@ class _WSCore(_CoreBase):
         def low(v, top):                          # v ≤ top: its low bits suffice
             return v[:max(1, top.bit_length())]
 
+        # the last flags' next values (left − step ≤ step, i.e. left ≤ 2·step): with R ≥ 2
+        # registered from the state in the cycle before the next advance (advances are two
+        # edges apart at least), so the advance selects flip-flops, not compares
+        # (the first advance follows the command's edge: its flags come from the command)
+        nxt_last = []
+        for x, f, step in ((k_rem, cmd.k, R), (m_rem, cmd.m, depth), (n_rem, cmd.n, C)):
+            flag = _below(x, 2 * step + 1)
+            if R >= 2:
+                pre = Signal(name=f"{x.name[0]}_last_next")
+                m.d.sync += pre.eq(Mux(self.cmd_fire, _below(f, 2 * step), flag))
+                flag = pre
+            nxt_last.append(flag)
+        lk_next, lc_next, ln_next = nxt_last
+
         with m.If(adv):
             m.d.sync += [
                 desc.kr.eq(Mux(lk, low(k_rem, R), R)),
@@ -239,15 +253,15 @@ class _WSCore(_CoreBase):
                 desc.first_kt.eq(first_kt), desc.last_kt.eq(lk), desc.glast.eq(lk & lc & ln),
                 d_valid.eq(1)]
             with m.If(~lk):
-                m.d.sync += [k_rem.eq(k_rem - R), lk.eq(_below(k_rem, 2 * R + 1)), first_kt.eq(0)]
+                m.d.sync += [k_rem.eq(k_rem - R), lk.eq(lk_next), first_kt.eq(0)]
             with m.Else():
                 m.d.sync += [k_rem.eq(dims.k), lk.eq(lk0), first_kt.eq(1)]
                 with m.If(~lc):
-                    m.d.sync += [m_rem.eq(m_rem - depth), lc.eq(_below(m_rem, 2 * depth + 1))]
+                    m.d.sync += [m_rem.eq(m_rem - depth), lc.eq(lc_next)]
                 with m.Else():
                     m.d.sync += [m_rem.eq(dims.m), lc.eq(lc0)]
                     with m.If(~ln):
-                        m.d.sync += [n_rem.eq(n_rem - C), ln.eq(_below(n_rem, 2 * C + 1))]
+                        m.d.sync += [n_rem.eq(n_rem - C), ln.eq(ln_next)]
                     with m.Else():
                         m.d.sync += s_valid.eq(0)
         with m.Elif(take):

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import ClockSignal, Const, Instance, Mux, Shape, Signal, signed, unsigned
 
-__all__ = ["multiply", "ecp5_mult", "product_shape"]
+__all__ = ["multiply", "lut_mult_2stage", "ecp5_mult", "product_shape"]
 
 
 def multiply(a, b, *, lut: bool = False):
@@ -19,6 +19,30 @@ def multiply(a, b, *, lut: bool = False):
         else:
             acc = acc + term
     return acc
+
+
+def lut_mult_2stage(m, a, b, *, name):
+    """A LUT multiplier in two pipeline stages: returns a signal that is ``a·b`` of the values
+    two edges earlier. The first stage registers the shift-and-add sums of ``b``'s low and high
+    halves (the high one signed when ``b`` is), the second their sum. Every register is fed by
+    logic, so on iCE40 each packs into the LC of the LUT that computes it (a register fed by a
+    register takes an LC of its own), and each stage is half the adder chain deep."""
+    sa, sb = a.shape(), b.shape()
+    h = sb.width // 2
+    if h == 0:
+        first = Signal(product_shape(sa, sb), name=f"{name}_p1")
+        m.d.sync += first.eq(multiply(a, b, lut=True))
+        out = Signal.like(first, name=f"{name}_p")
+        m.d.sync += out.eq(first)
+        return out
+    b_lo = b[:h]
+    b_hi = b[h:].as_signed() if sb.signed else b[h:]
+    lo = Signal(product_shape(sa, unsigned(h)), name=f"{name}_lo")
+    hi = Signal(product_shape(sa, b_hi.shape()), name=f"{name}_hi")
+    m.d.sync += [lo.eq(multiply(a, b_lo, lut=True)), hi.eq(multiply(a, b_hi, lut=True))]
+    out = Signal(product_shape(sa, sb), name=f"{name}_p")
+    m.d.sync += out.eq(lo + (hi << h))
+    return out
 
 
 def ecp5_mult(m, a_in, b_in, b_ce, prod, *, name):

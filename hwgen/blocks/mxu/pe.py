@@ -4,7 +4,7 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ...core.mult import ecp5_mult, multiply, product_shape
+from ...core.mult import ecp5_mult, lut_mult_2stage, multiply, product_shape
 
 __all__ = ["multiply", "ecp5_mult", "WSPE", "OSPE"]
 
@@ -51,11 +51,17 @@ class WSPE(wiring.Component):
             w = Signal.like(self.sh_in, name="w")
             with m.If(self.s_in):
                 m.d.sync += w.eq(shadow)
-            m.d.sync += prod.eq(multiply(self.a_out, w, lut=self._lut))
-        # a second product register, in fabric beside the adder: the DSP → adder route is the
-        # critical path of large ECP5 arrays otherwise
-        prod_r = Signal.like(prod, name="prod_r")
-        m.d.sync += [prod_r.eq(prod), self.ps_out.eq(self.ps_in + prod_r)]
+        if self._lut:
+            # two multiplier stages in place of the product and its second register
+            prod_r = lut_mult_2stage(m, self.a_out, w, name="mult")
+        else:
+            if self._dsp != "ecp5":
+                m.d.sync += prod.eq(multiply(self.a_out, w))
+            # a second product register, in fabric beside the adder: the DSP → adder route is
+            # the critical path of large ECP5 arrays otherwise
+            prod_r = Signal.like(prod, name="prod_r")
+            m.d.sync += prod_r.eq(prod)
+        m.d.sync += self.ps_out.eq(self.ps_in + prod_r)
         return m
 
 
@@ -98,14 +104,19 @@ class OSPE(wiring.Component):
         acc = Signal(self._acc_fmt.shape, name="acc")
         m.d.sync += [self.a_out.eq(self.a_in), self.f_out.eq(self.f_in),
                      self.b_out.eq(self.b_in), pf.eq(self.f_out)]
-        if self._dsp == "ecp5":
-            ecp5_mult(m, self.a_in, self.b_in, Const(1), prod, name="mult")
-        else:
-            m.d.sync += prod.eq(multiply(self.a_out, self.b_out, lut=self._lut))
-        # second product register (see WSPE), its flags alongside
-        prod_r = Signal.like(prod, name="prod_r")
         pf_r = Signal(2, name="pf_r")
-        m.d.sync += [prod_r.eq(prod), pf_r.eq(pf)]
+        m.d.sync += pf_r.eq(pf)
+        if self._lut:
+            # two multiplier stages in place of the product and its second register
+            prod_r = lut_mult_2stage(m, self.a_out, self.b_out, name="mult")
+        else:
+            if self._dsp == "ecp5":
+                ecp5_mult(m, self.a_in, self.b_in, Const(1), prod, name="mult")
+            else:
+                m.d.sync += prod.eq(multiply(self.a_out, self.b_out))
+            # second product register (see WSPE), its flags alongside
+            prod_r = Signal.like(prod, name="prod_r")
+            m.d.sync += prod_r.eq(prod)
         total = add_fit(Mux(pf_r[0], 0, acc), prod_r, self._acc_fmt, self._overflow)
         m.d.sync += acc.eq(total)
         with m.If(pf_r[1]):

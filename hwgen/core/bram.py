@@ -20,10 +20,16 @@ class DataMemory(Elaboratable):
     5.6 ns clock-to-out with ``NOREG``), so both ports' REGMODE are ``OUTREG``, as Lattice's
     PDPW16KD sets them. Elsewhere an ``amaranth.lib.memory`` read port and a register (block
     RAM by inference). Simulation model of the primitive: ``fpga/models/DP16KD.v``.
+
+    ``no_rw_check``: the user guarantees a read never meets a write of the same word in one
+    edge, so the inferred memory carries Yosys' ``no_rw_check`` attribute and synthesis does
+    not emulate old-data-on-collision (on iCE40 that emulation is two fabric flip-flops per
+    data bit beside the SB_RAM40_4K tiles).
     """
 
-    def __init__(self, shape, depth: int, tech):
+    def __init__(self, shape, depth: int, tech, *, no_rw_check: bool = False):
         self.shape, self.depth, self.tech = shape, depth, tech
+        self.no_rw_check = no_rw_check
         self.waddr = Signal(range(depth))
         self.wdata = Signal(shape)
         self.wen = Signal()
@@ -43,7 +49,9 @@ class DataMemory(Elaboratable):
         m = Module()
         tw = self.tile_width
         if tw is None:
-            m.submodules.mem = mem = memory.Memory(shape=self.shape, depth=self.depth, init=[])
+            attrs = {"no_rw_check": 1} if self.no_rw_check else {}
+            m.submodules.mem = mem = memory.Memory(shape=self.shape, depth=self.depth, init=[],
+                                                   attrs=attrs)
             wp, rp = mem.write_port(), mem.read_port(transparent_for=())
             m.d.comb += [wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen),
                          rp.addr.eq(self.raddr), rp.en.eq(self.ren)]
@@ -106,7 +114,7 @@ class CreditFifo(Elaboratable):
 
     def __init__(self, width: int, depth: int, tech):
         self.width, self.depth = width, depth
-        self.mem = DataMemory(width, depth, tech)
+        self.mem = DataMemory(width, depth, tech, no_rw_check=True)
         self.w_data = Signal(width)
         self.w_en = Signal()
         self.r_data = Signal(width)

@@ -456,7 +456,8 @@ class _WSCore(_CoreBase):
         # write (chunks of < 4 rows issue every 4th cycle), so the RAM never sees a read and a
         # write of one row in one edge.
         acc_layout = data.ArrayLayout(acc_fmt.shape, C)
-        m.submodules.accmem = mem = DataMemory(acc_layout, depth + 1, tech_of(platform))
+        m.submodules.accmem = mem = DataMemory(acc_layout, depth + 1, tech_of(platform),
+                                               no_rw_check=True)
         old_row = Signal(acc_layout)
         m.d.comb += [mem.raddr.eq(Mux(rd_side.first, depth, rd_side.addr)),
                      mem.ren.eq(rd_side.valid), mem.oce.eq(1), old_row.eq(mem.rdata)]

@@ -275,3 +275,20 @@ def test_lut_mult_2stage(sa, sb):
     sim.add_testbench(tb)
     sim.run()
     assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["mult=lut"], ["mult=lut", "dataflow=os"],
+    ["mult=lut", "a_type=uint5", "b_type=int3", "rows=3", "cols=2"],
+    ["mult=lut", "dataflow=os", "a_type=int4", "b_type=uint1"],
+])
+def test_lut_multiplier_arrays(overrides):
+    """Arrays with LUT multipliers (two-stage, same latency as the DSP form): golden results
+    under stalls and cycles equal to the model, WS and OS, mixed signedness."""
+    _, cfg = load("mxu-2x2-int8", overrides)
+    A, B, D = rand_case(cfg, np.random.default_rng(9), 7, 5, 4)
+    C, cycles = run_gemm(cfg, A, B, D, gap=0, stall=0)
+    np.testing.assert_array_equal(C, matmul(cfg, A, B, D))
+    assert cycles == model(cfg, 7, 5, 4)["cycles"]
+    C, _ = run_gemm(cfg, A, B, D, seed=8)
+    np.testing.assert_array_equal(C, matmul(cfg, A, B, D))

@@ -13,8 +13,9 @@ class WSPE(wiring.Component):
     """Weight-stationary PE: ``ps_out <= ps_in + a·w`` three cycles after ``a`` arrives.
 
     Pipeline: ``a_in`` → ``a`` register (forwarded right as ``a_out``) → product register →
-    second product register → ``ps_out`` register. ``w`` (the active weight) is a plain
-    register, loaded from the shadow weight when ``s_in`` (the tile-swap token, travelling
+    second product register → ``ps_out`` register (with ``lut``: the two stages of
+    ``lut_mult_2stage`` in place of the two product registers). ``w`` (the active weight) is a
+    plain register, loaded from the shadow weight when ``s_in`` (the tile-swap token, travelling
     with the activation) is set, in the same edge that loads the activation it belongs to. The
     shadow weight loads ``sh_in`` (or 0 with ``sh_zero``) when ``sh_en`` is set — one enable
     per PE row, the data broadcast down the column.

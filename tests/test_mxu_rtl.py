@@ -4,20 +4,22 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from hwgen.blocks import load
 from hwgen.blocks.mxu import MXU, matmul, model
 from hwgen.blocks.mxu.golden import rows_to_c, to_streams
 from hwgen.blocks.mxu.pe import WSPE
+from hwgen.blocks.mxu.rtl import _below
+from hwgen.core.mult import lut_mult_2stage
 from hwgen.testing import stream_get, stream_put
 
 
 def run_gemm(cfg, A, B, D=None, *, seed=0, gap=0.3, stall=0.3, timeout=200_000):
-    # every testbench has a budget of ``timeout`` cycles: the simulation ends when the last
-    # row is in and every input sent, not at a fixed deadline
-    """Simulate one GEMM; return (C from the hardware, cycles from cmd to last output)."""
+    """Simulate one GEMM; return (C from the hardware, cycles from cmd to last output). Every
+    testbench has a budget of ``timeout`` cycles: the simulation ends when the last row is in
+    and every input is sent, not at a fixed deadline."""
     dut = MXU(cfg)
     streams = to_streams(cfg, A=A, B=B, D=D)
     M, N = A.shape[0], B.shape[1]
@@ -220,9 +222,6 @@ def test_ws_pe_pipeline(lut):
 def test_below_constant(width):
     """``_below(v, k)`` (the split compare the sequencer uses) is ``v < k`` for every v and k,
     including k = 0, powers of two and k beyond v's range."""
-    from amaranth.hdl import Module, Signal
-
-    from hwgen.blocks.mxu.rtl import _below
     v = Signal(width)
     ks = range((1 << width) + 3)
     outs = [Signal(name=f"lt{k}") for k in ks]
@@ -247,9 +246,6 @@ def test_below_constant(width):
 def test_lut_mult_2stage(sa, sb):
     """The two-stage LUT multiplier (mult = "lut") is a·b two edges later, for every a and b
     (8×8: a random sample)."""
-    from amaranth.hdl import Module, Signal
-
-    from hwgen.core.mult import lut_mult_2stage
     a, b = Signal(sa), Signal(sb)
     m = Module()
     out = lut_mult_2stage(m, a, b, name="t")

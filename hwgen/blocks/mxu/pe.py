@@ -41,23 +41,24 @@ class WSPE(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         shadow = Signal.like(self.sh_in, name="shadow")
-        prod = Signal(self._prod_shape, name="prod")
         m.d.sync += [self.a_out.eq(self.a_in), self.s_out.eq(self.s_in)]
         with m.If(self.sh_en):
             # a clear maps onto the flip-flops' synchronous reset: no logic
             m.d.sync += shadow.eq(Mux(self.sh_zero, 0, self.sh_in))
         if self._dsp == "ecp5":
+            prod = Signal(self._prod_shape, name="prod")
             ecp5_mult(m, self.a_in, shadow, self.s_in, prod, name="mult")
         else:
             w = Signal.like(self.sh_in, name="w")
             with m.If(self.s_in):
                 m.d.sync += w.eq(shadow)
-        if self._lut:
-            # two multiplier stages in place of the product and its second register
-            prod_r = lut_mult_2stage(m, self.a_out, w, name="mult")
-        else:
-            if self._dsp != "ecp5":
+            if self._lut:
+                # two multiplier stages in place of the product and its second register
+                prod_r = lut_mult_2stage(m, self.a_out, w, name="mult")
+            else:
+                prod = Signal(self._prod_shape, name="prod")
                 m.d.sync += prod.eq(multiply(self.a_out, w))
+        if not self._lut:
             # a second product register, in fabric beside the adder: the DSP → adder route is
             # the critical path of large ECP5 arrays otherwise
             prod_r = Signal.like(prod, name="prod_r")
@@ -100,8 +101,7 @@ class OSPE(wiring.Component):
         from ...core.numerics import add_fit
 
         m = Module()
-        prod = Signal(self._prod_shape, name="prod")
-        pf = Signal(2, name="pf")            # flags (first, last) of prod
+        pf = Signal(2, name="pf")            # flags (first, last) of the product
         acc = Signal(self._acc_fmt.shape, name="acc")
         m.d.sync += [self.a_out.eq(self.a_in), self.f_out.eq(self.f_in),
                      self.b_out.eq(self.b_in), pf.eq(self.f_out)]
@@ -111,6 +111,7 @@ class OSPE(wiring.Component):
             # two multiplier stages in place of the product and its second register
             prod_r = lut_mult_2stage(m, self.a_out, self.b_out, name="mult")
         else:
+            prod = Signal(self._prod_shape, name="prod")
             if self._dsp == "ecp5":
                 ecp5_mult(m, self.a_in, self.b_in, Const(1), prod, name="mult")
             else:

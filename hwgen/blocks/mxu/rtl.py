@@ -268,11 +268,10 @@ class _WSCore(_CoreBase):
             m.d.sync += d_valid.eq(0)
         with m.If(self.cmd_fire):
             # the same `field + 1` as the top's dims register (Yosys shares the adders)
+            one_k, one_m = _below(cmd.k, R), _below(cmd.m, depth)
             m.d.sync += [k_rem.eq(cmd.k + 1), m_rem.eq(cmd.m + 1), n_rem.eq(cmd.n + 1),
-                         lk.eq(_below(cmd.k, R)), lc.eq(_below(cmd.m, depth)),
-                         ln.eq(_below(cmd.n, C)), lk0.eq(_below(cmd.k, R)),
-                         lc0.eq(_below(cmd.m, depth)), first_kt.eq(1),
-                         s_valid.eq(1)]
+                         lk.eq(one_k), lc.eq(one_m), ln.eq(_below(cmd.n, C)),
+                         lk0.eq(one_k), lc0.eq(one_m), first_kt.eq(1), s_valid.eq(1)]
 
         # ---------------- weight loader ----------------
         # Row r of a tile is accepted in cycle x and written into PE row r's shadow registers at
@@ -325,9 +324,12 @@ class _WSCore(_CoreBase):
         # evaluate a conditional `always @*` block at time 0, which left `token` X after
         # power-up)
         token = Signal()                          # a swap token is issued this cycle
-        hold_next = (l_hold & ~token) | l_end
         lock_zero_next = Mux(token, C <= 2, lock <= 1)
-        m.d.sync += can_load.eq((l_valid | self.start) & ~hold_next & lock_zero_next)
+
+        def can_load_next(end):                   # can_load's next value, l_end == end
+            hold_next = (l_hold & ~token) | end
+            return (l_valid | self.start) & ~hold_next & lock_zero_next
+        m.d.sync += can_load.eq(can_load_next(l_end))
 
         # i_w.ready == can_load & l_real, a register too: both next values for either outcome
         # of l_fire (the weight handshake), then a multiplexer by it
@@ -336,8 +338,7 @@ class _WSCore(_CoreBase):
             end = f & l_last
             taking = self.start | end
             real_next = taking | Mux(f, l_row + 1 < ld.kr, l_real)
-            can_next = (l_valid | self.start) & ~((l_hold & ~token) | end) & lock_zero_next
-            return can_next & real_next
+            return can_load_next(end) & real_next
         m.d.sync += w_ready.eq(Mux(l_fire, w_ready_next(1), w_ready_next(0)))
 
         # ---------------- activation issue ----------------

@@ -111,6 +111,10 @@ def test_generate_says_generic_or_target(capsys, tmp_path, monkeypatch):
     assert (outdir / "files.f").read_text() == "DP16KD.v\nMULT18X18D.v\nmxu_ws_2x2_int8.v\n"
     rc, out, err = run(capsys, "generate", SMALL, "--target", "ice40-up5k", "-o", "i")
     assert rc == 0, err
+    assert "simulation models SB_MAC16.v (listed in files.f" in out
+    rc, out, err = run(capsys, "generate", SMALL, "--target", "ice40-up5k", "--set",
+                       "dataflow=os", "-o", "o")
+    assert rc == 0, err
     assert "no hand-instantiated primitive, so no simulation model is needed" in out
     assert_error(capsys, ["generate", SMALL, "--target", "ecp5-12k", "-o", "x"],
                  r"argument --target: invalid choice: 'ecp5-12k' \(choose from .*\) "

@@ -352,3 +352,49 @@ def test_link_check_catches_a_changed_netlist():
         fpga._check_link({"LUT4": 12, "TRELLIS_FF": 4}, harness, net)
     with pytest.raises(HwgenError, match=r"^harness netlist has no black box 'blk'"):
         fpga._check_link({"LUT4": 13, "TRELLIS_FF": 4}, {"LUT4": 3}, net)
+
+
+def test_yosys_script_hides_kept_cells():
+    """A target's keep_cells become a black box for exactly the synth command: renamed before
+    it (with hwgen's model as the port list), renamed back and the black box deleted after."""
+    up5k = synth.TARGETS["ice40-up5k"]
+    assert up5k.synth_keep == ("SB_MAC16",)
+    lines = synth.yosys_script(up5k, "top", out="n", stat="s.json").splitlines()
+    i_synth = lines.index("synth_ice40 -dsp -top top")
+    assert lines[1] == "chtype -map SB_MAC16 HWGEN_KEEP_SB_MAC16"
+    assert lines[2] == "read_verilog -lib <<EOT" and lines.index("EOT") < i_synth
+    stub = "\n".join(lines[3:lines.index("EOT")])
+    assert "module HWGEN_KEEP_SB_MAC16 (" in stub and "`ifndef SYNTHESIS" in stub
+    assert lines[i_synth + 1:i_synth + 3] == ["chtype -map HWGEN_KEEP_SB_MAC16 SB_MAC16",
+                                              "delete HWGEN_KEEP_SB_MAC16"]
+    ecp5 = synth.TARGETS["ecp5-25k"]
+    assert synth.yosys_script(ecp5, "top", out="n", stat="s.json").splitlines()[:2] == [
+        "read_verilog top.v", "synth_ecp5 -top top"]
+    with pytest.raises(HwgenError, match=r"no model fpga/models/NOPE\.v for the kept cell"):
+        synth.keep_stub("NOPE")
+
+
+def _mac16_params(netlist: Path) -> list[dict]:
+    """The parameters of every SB_MAC16 in a Yosys JSON netlist."""
+    cells = json.loads(netlist.read_text())["modules"]
+    return [{k: int(v, 2) for k, v in c["parameters"].items()}
+            for m in cells.values() for c in m["cells"].values() if c["type"] == "SB_MAC16"]
+
+
+@pytest.mark.fpga
+def test_hand_instantiated_sb_mac16_survives_synthesis(tmp_path):
+    """The WS MXU's SB_MAC16s (registers and adder inside) come out of `synth_ice40 -dsp`
+    configured as written. Without keep_cells Yosys 0.70's ice40_dsp re-derives them from the
+    fabric and drops the registers and the C:D adder input — if a Yosys update stops doing
+    that, the second half of this test says so (keep_cells could then go)."""
+    info, cfg = load("mxu-2x2-int8")
+    net = synth.synth_netlist(info, cfg, "ice40-up5k", tmp_path / "kept", progress=lambda s: None)
+    params = _mac16_params(net.json)
+    assert len(params) == 4 and net.cells.get("SB_MAC16") == 4
+    for p in params:
+        assert (p["A_REG"], p["B_REG"], p["PIPELINE_16x16_MULT_REG1"],
+                p["PIPELINE_16x16_MULT_REG2"], p["TOPOUTPUT_SELECT"], p["BOTOUTPUT_SELECT"],
+                p["TOPADDSUB_UPPERINPUT"], p["TOPADDSUB_CARRYSELECT"]) == (1, 1, 1, 1, 1, 1, 1, 2)
+    bare = dataclasses.replace(synth.TARGETS["ice40-up5k"], synth_keep=())
+    net = synth.synth_netlist(info, cfg, bare, tmp_path / "bare", progress=lambda s: None)
+    assert any(p["A_REG"] == 0 or p["TOPOUTPUT_SELECT"] != 1 for p in _mac16_params(net.json))

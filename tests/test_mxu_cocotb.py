@@ -1,6 +1,6 @@
-"""cocotb tier, MXU only: the RTL as ECP5 builds elaborate it, degenerate array shapes from
-power-up, and the steady-state utilization of a 64×256×64 GEMM, simulated (the generic bench runs
-for every block in ``test_cocotb_benches.py``)."""
+"""cocotb tier, MXU only: the RTL as ECP5 and iCE40 builds elaborate it, degenerate array
+shapes from power-up, and the steady-state utilization of a 64×256×64 GEMM, simulated (the
+generic bench runs for every block in ``test_cocotb_benches.py``)."""
 
 import numpy as np
 import pytest
@@ -26,6 +26,30 @@ def test_mxu_bench_ecp5_primitives(preset_name, tmp_path, request):
     *models, design = (tmp_path / "rtl" / "files.f").read_text().splitlines()
     assert design == f"{cfg.module_name}.v" and "MULT18X18D.v" in models
     assert ("DP16KD.v" in models) == ("DP16KD #(" in verilog)
+    assert res["ok"], report(res)
+
+
+@pytest.mark.parametrize(("preset_name", "overrides", "macs"), [
+    ("mxu-2x4-int8", [], 8),
+    ("mxu-3x5-uint8-bias", [], 15),
+    # partial sums of exactly 32 bits: the widest the DSP's adder holds, signed and unsigned
+    ("mxu-2x2-int8", ["a_type=int16", "b_type=int16", "rows=1", "cols=3"], 3),
+    ("mxu-2x2-int8", ["a_type=uint16", "b_type=uint16", "rows=1", "cols=2"], 2),
+    # 33-bit partial sums and OS arrays: no hand-instantiated SB_MAC16 (Yosys infers them)
+    ("mxu-4x4-int16-sat", [], 0),
+    ("mxu-4x4-int8-os", [], 0),
+])
+def test_mxu_bench_ice40_primitives(preset_name, overrides, macs, tmp_path, request):
+    """The RTL as iCE40 builds elaborate it (WS PEs as SB_MAC16 multiply-adds with every
+    register inside, ``core.mult.ice40_mac``) passes the bench under stalls, simulated with
+    hwgen's SB_MAC16 model from files.f (gate-level checks use Yosys' model)."""
+    info, cfg = load(preset_name, overrides)
+    res = sim.run(info, cfg, simulator="icarus", seed=seed_of(request), workdir=tmp_path,
+                  target="ice40-up5k")
+    verilog = (tmp_path / "rtl" / f"{cfg.module_name}.v").read_text()
+    assert verilog.count("SB_MAC16 #(") == macs
+    models = (tmp_path / "rtl" / "files.f").read_text().splitlines()[:-1]
+    assert models == (["SB_MAC16.v"] if macs else [])
     assert res["ok"], report(res)
 
 

@@ -1,8 +1,10 @@
-"""Multipliers for the RTL: a LUT-only form, and ECP5's MULT18X18D with its registers on."""
+"""Multipliers for the RTL: a LUT-only form, ECP5's MULT18X18D with its registers on, and
+iCE40's SB_MAC16 as a fully pipelined multiply-add."""
 
 from amaranth.hdl import ClockSignal, Const, Instance, Mux, Shape, Signal, signed, unsigned
 
-__all__ = ["multiply", "lut_mult_2stage", "ecp5_mult", "product_shape"]
+__all__ = ["multiply", "lut_mult_2stage", "ecp5_mult", "ice40_mac", "ICE40_MAC_WIDTHS",
+           "product_shape"]
 
 
 def multiply(a, b, *, lut: bool = False):
@@ -70,6 +72,60 @@ def ecp5_mult(m, a_in, b_in, b_ce, prod, *, name):
         p_GSR="DISABLED", p_RESETMODE="SYNC",
         i_SIGNEDA=int(sa.signed), i_SIGNEDB=int(sb.signed), i_SOURCEA=0, i_SOURCEB=0,
         i_CLK0=ClockSignal(), i_CE0=1, i_CE1=b_ce, i_RST0=0,
+        **ports)
+
+
+#: Widest operands and sum of :func:`ice40_mac` (SB_MAC16: 16×16 multiplier, 32-bit adder).
+ICE40_MAC_WIDTHS = {"a": 16, "b": 16, "out": 32}
+
+
+def ice40_mac(m, a_in, b_in, b_ce, c_in, out, *, name):
+    """iCE40 SB_MAC16 as a four-stage multiply-add, every register inside the DSP: in the
+    edge that is the fourth after ``a_in`` was sampled, ``out <= c_in + a·b`` (``c_in`` as of
+    that edge; ``b`` as the B register held it, which loads ``b_in`` in edges where ``b_ce``
+    is set). Stages: A and B input registers (B's hold = ``~b_ce``), the 8×8 partial products,
+    the 16×16 product, and the output registers of the two 16-bit adders (low: product[15:0] +
+    D, high: product[31:16] + C + the low carry; C:D = ``c_in``). Same timing as fabric
+    ``a_r <= a_in; b_r <= b_in if b_ce; p <= a_r·b_r; p2 <= p; out <= c_in + p2``.
+    Operands up to 16 bits (signed or not: ``A_SIGNED``/``B_SIGNED``); the sum is computed
+    modulo 2**32 and ``out`` (at most 32 bits) takes its low bits, so it is exact when
+    ``out``'s shape holds every ``c + a·b``. No resets are used (the registers of invalid
+    slots are never read). Simulation model: ``fpga/models/SB_MAC16.v``; gate-level checks
+    simulate the netlist with Yosys' model. Yosys' ``ice40_dsp`` would re-configure the cell:
+    the iCE40 target keeps it out of that pass (``keep_cells``, docs/fpga.md).
+    """
+    sa, sb, sc = a_in.shape(), b_in.shape(), c_in.shape()
+    width = out.shape().width
+    if sa.width > 16 or sb.width > 16 or sc.width > 32 or width > 32:
+        raise ValueError(f"ice40_mac: operands of at most 16 bits and sums of at most 32, not "
+                         f"a {sa.width}, b {sb.width}, c {sc.width}, out {width} bits")
+    a16 = Signal(16, name=f"{name}_a")
+    b16 = Signal(16, name=f"{name}_b")
+    c32 = Signal(32, name=f"{name}_c")
+    o32 = Signal(32, name=f"{name}_o")
+    m.d.comb += [a16.eq(a_in.as_signed() if sa.signed else a_in),
+                 b16.eq(b_in.as_signed() if sb.signed else b_in),
+                 c32.eq(c_in.as_signed() if sc.signed else c_in),
+                 out.eq(o32[:width])]
+    ports = {"i_A": a16, "i_B": b16, "i_C": c32[16:], "i_D": c32[:16], "o_O": o32}
+    m.submodules[name] = Instance(
+        "SB_MAC16",
+        p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(1, 1), p_B_REG=Const(1, 1),
+        p_C_REG=Const(0, 1), p_D_REG=Const(0, 1),
+        p_TOP_8x8_MULT_REG=Const(1, 1), p_BOT_8x8_MULT_REG=Const(1, 1),
+        p_PIPELINE_16x16_MULT_REG1=Const(1, 1), p_PIPELINE_16x16_MULT_REG2=Const(1, 1),
+        # high half: product[31:16] + C + carry of the low half; low: product[15:0] + D
+        p_TOPOUTPUT_SELECT=Const(1, 2), p_TOPADDSUB_LOWERINPUT=Const(2, 2),
+        p_TOPADDSUB_UPPERINPUT=Const(1, 1), p_TOPADDSUB_CARRYSELECT=Const(2, 2),
+        p_BOTOUTPUT_SELECT=Const(1, 2), p_BOTADDSUB_LOWERINPUT=Const(2, 2),
+        p_BOTADDSUB_UPPERINPUT=Const(1, 1), p_BOTADDSUB_CARRYSELECT=Const(0, 2),
+        p_MODE_8x8=Const(0, 1), p_A_SIGNED=Const(int(sa.signed), 1),
+        p_B_SIGNED=Const(int(sb.signed), 1),
+        i_CLK=ClockSignal(), i_CE=1,
+        i_AHOLD=0, i_BHOLD=~b_ce, i_CHOLD=0, i_DHOLD=0,
+        i_IRSTTOP=0, i_IRSTBOT=0, i_ORSTTOP=0, i_ORSTBOT=0,
+        i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0,
+        i_OHOLDTOP=0, i_OHOLDBOT=0, i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
         **ports)
 
 

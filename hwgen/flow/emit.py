@@ -17,7 +17,8 @@ from ..core.streams import describe_layout
 from .targets import get_target
 from .templates import render
 
-__all__ = ["ports_of", "manifest", "to_verilog", "primitive_models", "emit", "write_atomically"]
+__all__ = ["ports_of", "manifest", "to_verilog", "PRIMITIVES", "primitive_models",
+           "primitive_models_all", "emit", "write_atomically"]
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -75,11 +76,20 @@ def to_verilog(component, name: str, tech=None) -> str:
     return verilog.convert(component, name=name, emit_src=False, platform=tech)
 
 
+#: The primitives each family's RTL may instantiate by hand (a model ``fpga/models/<name>.v`` each).
+PRIMITIVES = {"ecp5": ("DP16KD", "MULT18X18D"), "ice40": ("SB_MAC16",)}
+
+
 def primitive_models(tech) -> list[Path]:
     """Simulation models (``fpga/models/*.v``) of the primitives ``tech``-flavoured RTL may
     instantiate; empty for generic RTL."""
     if tech is None or tech.family == "generic":
         return []
+    return [p for p in primitive_models_all() if p.stem in PRIMITIVES.get(tech.family, ())]
+
+
+def primitive_models_all() -> list[Path]:
+    """Every model in ``fpga/models/``."""
     root = Path(str(resources.files("hwgen") / "fpga_targets" / "models"))
     return sorted(root.glob("*.v"))
 

@@ -25,10 +25,13 @@ __all__ = ["run", "prepare", "CELL_MODELS", "NETLIST_VECTORS", "cell_models", "p
 #: Per FPGA family: Yosys' cell models (a path inside its share directory) and the defines
 #: Icarus needs to read them. Icarus 11 cannot parse the default values the iCE40 models give
 #: some input ports (``input I0 = 1'b0``), so they are turned off and :func:`tie_open_ports`
-#: connects those ports in the netlist instead.
+#: connects those ports in the netlist instead. The third field says whether Yosys' model of a
+#: primitive wins over hwgen's own (``fpga/models/``): on iCE40 it does, so a netlist's
+#: SB_MAC16 is simulated by a model independent of the one the RTL simulations use; on ECP5
+#: hwgen's models win (Yosys has no MULT18X18D model).
 CELL_MODELS = {
-    "ice40": ("ice40/cells_sim.v", {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}),
-    "ecp5": ("ecp5/cells_sim.v", {}),
+    "ice40": ("ice40/cells_sim.v", {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}, True),
+    "ecp5": ("ecp5/cells_sim.v", {}, False),
 }
 
 #: ``HWGEN_VECTORS`` of a gate-level run unless ``vectors`` is given (gate-level is slow).
@@ -39,18 +42,20 @@ def cell_models(family: str) -> tuple[list[Path], dict]:
     """``(files, defines)`` that simulate a ``family`` netlist in Icarus.
 
     The files are hwgen's models of the primitives its RTL instantiates by hand
-    (``fpga/models/``, e.g. MULT18X18D, which Yosys has no model of), then Yosys' cell models
-    for the family (:data:`CELL_MODELS`, from the share directory of the Yosys hwgen runs).
-    :func:`models_for` cuts them down to what a netlist uses.
+    (``fpga/models/``, e.g. MULT18X18D, which Yosys has no model of) and Yosys' cell models
+    for the family (:data:`CELL_MODELS`, from the share directory of the Yosys hwgen runs), in
+    the order of precedence :data:`CELL_MODELS` gives (:func:`models_for` keeps a module's
+    first definition and cuts the files down to what a netlist uses).
     """
     if family not in CELL_MODELS:
         raise HwgenError(f"no gate-level cell models for FPGA family {family!r}; families with "
                          f"models: {', '.join(sorted(CELL_MODELS))}")
-    rel, defines = CELL_MODELS[family]
+    rel, defines, yosys_first = CELL_MODELS[family]
     path = yosys_share() / rel
     if not path.is_file():
         raise HwgenError(f"Yosys' {family} cell models {str(path)!r} do not exist")
-    return [*primitive_models(Tech(family=family)), path], dict(defines)
+    own = primitive_models(Tech(family=family))
+    return ([path, *own] if yosys_first else [*own, path]), dict(defines)
 
 
 _DEFAULT_PORT = re.compile(r"\binput\b[^,;]*?(\w+)\s*(?:`ICE40_DEFAULT_ASSIGNMENT_([01])\b"

@@ -2,12 +2,13 @@
 are ``hwgen.flow.targets``, re-exported here)."""
 
 import dataclasses
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from ..core.errors import HwgenError
-from .emit import to_verilog
+from .emit import primitive_models_all, to_verilog
 from .reports import block_area, yosys_cells
 from .targets import TARGETS, Target, get_target
 from .tools import ABC_CRASH, find_tool, run_tool
@@ -15,14 +16,41 @@ from .tools import ABC_CRASH, find_tool, run_tool
 __all__ = ["Target", "TARGETS", "get_target", "Netlist", "synth_netlist", "yosys_script"]
 
 
+#: Prefix of the black-box type a kept cell has while the synth command runs.
+KEEP_PREFIX = "HWGEN_KEEP_"
+
+
+def keep_stub(cell: str) -> str:
+    """The black box a kept ``cell`` (``Target.synth_keep``) is renamed to during synthesis:
+    hwgen's model of it (``fpga/models/<cell>.v``, its simulation-only checks left out under
+    Yosys' ``SYNTHESIS`` define) under the name ``HWGEN_KEEP_<cell>``."""
+    paths = [p for p in primitive_models_all() if p.stem == cell]
+    if not paths:
+        raise HwgenError(f"no model fpga/models/{cell}.v for the kept cell {cell!r}")
+    path = paths[0]
+    text = path.read_text()
+    if not re.search(rf"^module {cell}\b", text, re.M) or re.search(r"^EOT$", text, re.M):
+        raise HwgenError(f"{path}: expected one `module {cell}` and no line `EOT`")
+    return re.sub(rf"^module {cell}\b", f"module {KEEP_PREFIX}{cell}", text, count=1, flags=re.M)
+
+
 def yosys_script(target: Target, top: str, *, out: str, stat: str,
                  verilog: bool = True, options: str = "") -> str:
     """Synthesize ``<top>.v`` with the target's script; write ``<out>.json`` (the netlist that
     place and route reads), ``<out>.v`` (the same netlist as Verilog, for simulation) and a
-    ``stat -json`` report — all from the one in-memory netlist."""
-    lines = [f"read_verilog {top}.v", f"{target.synth_script} -top {top}"
-             + (f" {options}" if options else ""),
-             f"tee -q -o {stat} stat -json", f"write_json {out}.json"]
+    ``stat -json`` report — all from the one in-memory netlist.
+
+    The target's ``keep_cells`` (hand-instantiated primitives the synth command would
+    re-configure) are renamed to black boxes (:func:`keep_stub`) around the synth command."""
+    keep = target.synth_keep
+    lines = [f"read_verilog {top}.v"]
+    for cell in keep:
+        lines += [f"chtype -map {cell} {KEEP_PREFIX}{cell}", "read_verilog -lib <<EOT",
+                  keep_stub(cell).rstrip("\n"), "EOT"]
+    lines.append(f"{target.synth_script} -top {top}" + (f" {options}" if options else ""))
+    for cell in keep:           # back to the real cell; the black box goes
+        lines += [f"chtype -map {KEEP_PREFIX}{cell} {cell}", f"delete {KEEP_PREFIX}{cell}"]
+    lines += [f"tee -q -o {stat} stat -json", f"write_json {out}.json"]
     if verilog:
         lines.append(f"write_verilog -noattr {out}.v")
     return "\n".join(lines) + "\n"

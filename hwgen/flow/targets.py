@@ -26,6 +26,7 @@ class Target:
     freq_mhz: float
     synth_script: str
     synth_retry: str
+    synth_keep: tuple = ()
     pnr_tool: str
     pnr_args: tuple
     constraints_flag: str
@@ -75,6 +76,9 @@ def _target_from_toml(name: str, data: dict, where: str) -> Target:
                 isinstance(w, int) for w in s.values()) for s in sums):
             raise HwgenError(f"{where}: report.block.{key} must be a table of cell weights or "
                              f"a list of them, not {rule!r}")
+    keep = data["synth"].get("keep_cells", [])
+    if not isinstance(keep, list) or not all(isinstance(c, str) and c.isidentifier() for c in keep):
+        raise HwgenError(f"{where}: synth.keep_cells must be a list of cell names, not {keep!r}")
     for tool in (get("pnr.tool"), get("pack.tool")):
         if tool not in TOOLS:
             raise HwgenError(f"{where}: unknown tool {tool!r}; known tools: {', '.join(TOOLS)}")
@@ -82,7 +86,8 @@ def _target_from_toml(name: str, data: dict, where: str) -> Target:
         name=name, description=get("description"), family=get("family"), device=get("device"),
         package=get("package"), board=get("board"), freq_mhz=float(get("freq_mhz")),
         synth_script=get("synth.script"),
-        synth_retry=str(data["synth"].get("retry_after_abc_crash", "")), pnr_tool=get("pnr.tool"),
+        synth_retry=str(data["synth"].get("retry_after_abc_crash", "")),
+        synth_keep=tuple(data["synth"].get("keep_cells", ())), pnr_tool=get("pnr.tool"),
         pnr_args=tuple(get("pnr.args")), constraints_flag=get("pnr.constraints_flag"),
         pnr_output_flag=get("pnr.output_flag"), pnr_output_ext=get("pnr.output_ext"),
         pack_tool=get("pack.tool"), pack_args=tuple(get("pack.args")),

@@ -4,7 +4,7 @@ from amaranth.hdl import Const, Module, Mux, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ...core.mult import ecp5_mult, lut_mult_2stage, multiply, product_shape
+from ...core.mult import ecp5_mult, ice40_mac, lut_mult_2stage, multiply, product_shape
 
 __all__ = ["multiply", "ecp5_mult", "WSPE", "OSPE"]
 
@@ -26,6 +26,11 @@ class WSPE(wiring.Component):
         Activation, weight and partial-sum shapes (``ps_shape`` must hold ``ps_in + a·w``).
     lut : bool
         Keep the multiplier in logic.
+    dsp : None | "ecp5" | "ice40"
+        Hand-instantiated DSP: ``"ecp5"`` MULT18X18D with its input and output registers (the
+        ``a``, ``w`` and product registers; the second product register and the adder stay in
+        fabric); ``"ice40"`` SB_MAC16 holding all of it (``core.mult.ice40_mac``: operands of
+        at most 16 bits, ``ps_shape`` at most 32), same timing.
     """
 
     def __init__(self, a_shape, w_shape, ps_shape, *, lut=False, dsp=None):
@@ -45,6 +50,10 @@ class WSPE(wiring.Component):
         with m.If(self.sh_en):
             # a clear maps onto the flip-flops' synchronous reset: no logic
             m.d.sync += shadow.eq(Mux(self.sh_zero, 0, self.sh_in))
+        if self._dsp == "ice40":
+            # the whole multiply-add with its four registers inside SB_MAC16; B is ``w``
+            ice40_mac(m, self.a_in, shadow, self.s_in, self.ps_in, self.ps_out, name="mac")
+            return m
         if self._dsp == "ecp5":
             prod = Signal(self._prod_shape, name="prod")
             ecp5_mult(m, self.a_in, shadow, self.s_in, prod, name="mult")

@@ -9,6 +9,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...core.bram import CreditFifo, DataMemory
+from ...core.mult import ICE40_MAC_WIDTHS
 from ...core.numerics import add_fit, fit_value
 from ...core.tech import tech_of
 from .pe import OSPE, WSPE
@@ -153,10 +154,18 @@ class _CoreBase(wiring.Component):
         })
 
 
-def _dsp_style(cfg, platform):
-    """"ecp5": instantiate MULT18X18D with its registers (ECP5 builds, ``mult = "auto"``)."""
-    if cfg.mult == "auto" and tech_of(platform).family == "ecp5":
+def _dsp_style(cfg, platform, *, ps_width=None):
+    """The PEs' hand-instantiated DSP for ``mult = "auto"``: ``"ecp5"`` (MULT18X18D with its
+    registers) on ECP5; ``"ice40"`` (SB_MAC16 as the whole multiply-add, WS only: pass its
+    ``ps_width``) on iCE40 where the partial sum fits the DSP's 32-bit adder. Otherwise None
+    (generic RTL; on iCE40 Yosys infers SB_MAC16 for the multiplier alone)."""
+    family = tech_of(platform).family
+    if cfg.mult != "auto":
+        return None
+    if family == "ecp5":
         return "ecp5"
+    if family == "ice40" and ps_width is not None and ps_width <= ICE40_MAC_WIDTHS["out"]:
+        return "ice40"
     return None
 
 
@@ -410,7 +419,7 @@ class _WSCore(_CoreBase):
                      side0.last.eq(it.last_kt), side0.glast.eq(i_last & it.glast),
                      side0.mask.eq(it.mask)]
 
-        dsp = _dsp_style(cfg, platform)
+        dsp = _dsp_style(cfg, platform, ps_width=ps_fmt.width)
         pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut", dsp=dsp)
                 for _ in range(C)] for _ in range(R)]
         for p in range(R):

@@ -44,6 +44,10 @@ __all__ = ["SEEDS", "main", "plan", "header", "bench_module", "render", "num", "
 
 #: nextpnr seeds of a full run; Fmax is their median.
 SEEDS = (1, 2, 3)
+#: Place and route of one seed is stopped (an error in that row) after this many seconds, three
+#: times as long for slow rows: nextpnr's router can fail to converge for one seed (the 12×12 on
+#: ECP5-85k at seed 3 was still routing after 35 min; seeds 1 and 2 took 5).
+PNR_TIME_LIMIT_S = 400
 
 #: Rough run time of each kind of job in seconds, to start the longest first.
 _COST = {"synth": 40, "pnr": 30, "sim": 20}
@@ -104,6 +108,7 @@ def _job_pnr(job, deps, progress):
     (synth,) = deps
     report = fpga.build(info, cfg, job["target"], freq_mhz=job["freq_mhz"], seed=job["seed"],
                         outdir=job["outdir"], synthesized=synth["synthesized"],
+                        pnr_time_limit_s=job["pnr_time_limit_s"],
                         progress=lambda line: None if " running, " in line else progress(line))
     keep = ("luts", "luts_available", "ffs", "dsps", "brams", "fmax_mhz", "freq_target_mhz",
             "timing_met", "critical_path", "seed", "utilization", "yosys_cells", "harness",
@@ -189,6 +194,7 @@ def plan(block_names, *, quick=False, only=None) -> list[dict]:
                 for seed in seeds:
                     jobs.append({**common, "kind": "pnr", "seed": seed, "after": [synth],
                                  "freq_mhz": row.freq_mhz, "outdir": str(base / f"seed{seed}"),
+                                 "pnr_time_limit_s": PNR_TIME_LIMIT_S * scale,
                                  "cost": _COST["pnr"] * scale,
                                  "label": f"pnr {label_of(row)} @ {row.target} "
                                           f"{row.freq_mhz} MHz seed {seed}"})

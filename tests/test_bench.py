@@ -33,6 +33,8 @@ def test_plan_follows_the_rows(block):
         (dep,) = j["after"]
         assert jobs[dep]["kind"] == "synth" and jobs[dep]["row"] == j["row"]
         assert Path(j["outdir"]).parent == Path(jobs[dep]["outdir"])
+        row = info.bench.fpga[j["row"]]         # a stuck router cannot hold the bench
+        assert j["pnr_time_limit_s"] == driver.PNR_TIME_LIMIT_S * (3 if row.slow else 1)
     quick = driver.plan([block], quick=True, only="fpga")
     assert all(j["kind"] != "sim" and j.get("seed", 1) == 1 for j in quick)
     assert len([j for j in quick if j["kind"] == "synth"]) == sum(

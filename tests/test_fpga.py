@@ -4,6 +4,7 @@
 import dataclasses
 import json
 import os
+import re
 import stat
 import types
 from pathlib import Path
@@ -220,6 +221,22 @@ def test_failing_tool_reports_its_error_and_log(monkeypatch, tmp_path):
                               f"TOK_ID (log: {log})")
     assert "reading the script" in log.read_text()
     assert any("synth: yosys running" in line for line in lines)   # heartbeat
+
+
+def test_tool_over_its_time_limit_is_stopped(monkeypatch, tmp_path):
+    """A tool run longer than ``time_limit_s`` is killed and reported with its last line."""
+    fake = tmp_path / "fake-nextpnr"
+    fake.write_text("#!/bin/sh\necho 'Info: routing iteration 1'\nsleep 60\necho never\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("NEXTPNR_ECP5", str(fake))
+    log = tmp_path / "pnr.log"
+    with pytest.raises(HwgenError) as exc:
+        tools.run_tool("pnr", "nextpnr-ecp5", [], cwd=tmp_path, log=log,
+                       progress=lambda line: None, time_limit_s=1)
+    assert re.fullmatch(r"nextpnr-ecp5 stopped after \d+ s in pnr: over its time limit of 1 s; "
+                        r"its last line: Info: routing iteration 1 \(log: .*pnr\.log\)",
+                        str(exc.value)), str(exc.value)
+    assert "never" not in log.read_text()
 
 
 @pytest.mark.fpga

@@ -107,7 +107,8 @@ def synthesize(info, cfg, target, outdir, *, verify=True,
 
 def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
           verify=True, synthesized: Synthesized | None = None,
-          progress: Callable[[str], None] = print, verbose=False) -> dict:
+          progress: Callable[[str], None] = print, verbose=False,
+          pnr_time_limit_s: float | None = None) -> dict:
     """Build ``cfg``'s block inside :class:`SelfTestTop` for ``target``; return the report.
 
     1. **synth**: the block, elaborated for the target, is synthesized alone
@@ -145,6 +146,9 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
     progress : callable
         Receives one line per stage start/end and a heartbeat every 10 s; with ``verbose``,
         also the command lines and every line of tool output.
+    pnr_time_limit_s : float, optional
+        Stop place and route after this many seconds (an error: a router that does not
+        converge otherwise holds the build indefinitely).
 
     Raises
     ------
@@ -211,7 +215,8 @@ def build(info, cfg, target, *, freq_mhz=None, seed=1, outdir, report_path=None,
                 tgt.pnr_output_flag, pnr_out, "--freq", f"{freq:g}", "--seed", str(seed),
                 "--report", "nextpnr-report.json", "--timing-allow-fail"]
     logs["pnr"] = out / "nextpnr.log"
-    seconds["pnr"] = run_tool("pnr", tgt.pnr_tool, pnr_args, log=logs["pnr"], **run)
+    seconds["pnr"] = run_tool("pnr", tgt.pnr_tool, pnr_args, log=logs["pnr"],
+                              time_limit_s=pnr_time_limit_s, **run)
     logs["pack"] = out / "pack.log"
     seconds["pack"] = run_tool("pack", tgt.pack_tool, [*tgt.pack_args, pnr_out, bitstream.name],
                                log=logs["pack"], **run)

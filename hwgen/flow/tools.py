@@ -189,12 +189,14 @@ ABC_CRASH = "ABC exited inside Yosys without an error message (a toolchain crash
 
 
 def run_tool(stage: str, tool: str, argv: list[str], *, cwd: Path, log: Path,
-             progress: Callable[[str], None], verbose: bool = False) -> float:
+             progress: Callable[[str], None], verbose: bool = False,
+             time_limit_s: float | None = None) -> float:
     """Run FPGA tool ``tool`` with ``argv`` in ``cwd``, its output in ``log``; return seconds.
 
     ``progress`` gets the start, a heartbeat every :data:`HEARTBEAT_S` seconds and the end
     (with ``verbose`` also the command line and every output line). A failure raises
-    ``HwgenError`` with the tool's own error line and the log path.
+    ``HwgenError`` with the tool's own error line and the log path; so does a run longer than
+    ``time_limit_s`` (the tool is stopped, its last line quoted).
     """
     cmd = find_tool(tool) + argv
     progress(f"[fpga] {stage}: {tool} started")
@@ -225,6 +227,12 @@ def run_tool(stage: str, tool: str, argv: list[str], *, cwd: Path, log: Path,
                 if rc is not None:
                     break
                 now = time.monotonic()
+                if time_limit_s is not None and now - start > time_limit_s:
+                    proc.kill()
+                    proc.wait()
+                    raise HwgenError(f"{tool} stopped after {now - start:.0f} s in {stage}: "
+                                     f"over its time limit of {time_limit_s:.0f} s; its last "
+                                     f"line: {_last_line(log)} (log: {log})")
                 if now >= next_beat:
                     progress(f"[fpga] {stage}: {tool} running, {now - start:.0f} s")
                     next_beat += HEARTBEAT_S
@@ -243,6 +251,12 @@ def run_tool(stage: str, tool: str, argv: list[str], *, cwd: Path, log: Path,
         raise HwgenError(f"{tool} failed (exit {rc}) in {stage}: {line}{hint} (log: {log})")
     progress(f"[fpga] {stage}: {tool} done in {elapsed:.1f} s")
     return elapsed
+
+
+def _last_line(log: Path) -> str:
+    lines = [ln.strip() for ln in Path(log).read_text(errors="replace").splitlines()
+             if ln.strip()]
+    return lines[-1] if lines else "(no output)"
 
 
 def _first_line(argv: list[str]) -> str:

@@ -25,11 +25,20 @@ class DataMemory(Elaboratable):
     edge, so the inferred memory carries Yosys' ``no_rw_check`` attribute and synthesis does
     not emulate old-data-on-collision (on iCE40 that emulation is two fabric flip-flops per
     data bit beside the SB_RAM40_4K tiles).
+
+    ``late_read``: for users that keep ``oce`` high and never write a word in the edge after
+    they read it (nor in the edge of the read: ``no_rw_check``). An inferred memory then
+    registers ``raddr`` and ``ren`` and reads one edge later in place of registering the read
+    data: the same ``rdata`` at the same time, a few flip-flops instead of one per data bit
+    (on iCE40, whose block RAM has no output register, those are fabric cells). DP16KD tiles
+    keep their own output register.
     """
 
-    def __init__(self, shape, depth: int, tech, *, no_rw_check: bool = False):
+    def __init__(self, shape, depth: int, tech, *, no_rw_check: bool = False,
+                 late_read: bool = False):
         self.shape, self.depth, self.tech = shape, depth, tech
         self.no_rw_check = no_rw_check
+        self.late_read = late_read
         self.waddr = Signal(range(depth))
         self.wdata = Signal(shape)
         self.wen = Signal()
@@ -53,8 +62,14 @@ class DataMemory(Elaboratable):
             m.submodules.mem = mem = memory.Memory(shape=self.shape, depth=self.depth, init=[],
                                                    attrs=attrs)
             wp, rp = mem.write_port(), mem.read_port(transparent_for=())
-            m.d.comb += [wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen),
-                         rp.addr.eq(self.raddr), rp.en.eq(self.ren)]
+            m.d.comb += [wp.addr.eq(self.waddr), wp.data.eq(self.wdata), wp.en.eq(self.wen)]
+            if self.late_read:
+                raddr_d = Signal.like(self.raddr, name="raddr_d")
+                ren_d = Signal(name="ren_d")
+                m.d.sync += [raddr_d.eq(self.raddr), ren_d.eq(self.ren)]
+                m.d.comb += [rp.addr.eq(raddr_d), rp.en.eq(ren_d), self.rdata.eq(rp.data)]
+                return m
+            m.d.comb += [rp.addr.eq(self.raddr), rp.en.eq(self.ren)]
             with m.If(self.oce):
                 m.d.sync += self.rdata.eq(rp.data)
             return m

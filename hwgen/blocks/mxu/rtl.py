@@ -464,10 +464,12 @@ class _WSCore(_CoreBase):
         # that zero row instead of clearing the read data (an address multiplexer, not C·acc
         # data multiplexers). Only issued rows read, and a row is read again only after its
         # write (chunks of < 4 rows issue every 4th cycle), so the RAM never sees a read and a
-        # write of one row in one edge.
+        # write of one row in one edge. Nor in the edge after a read (the row's next write is
+        # of that read's sum, three edges on), so where the read data would need a fabric
+        # register (iCE40; generic RTL) the read address is registered instead (late_read).
         acc_layout = data.ArrayLayout(acc_fmt.shape, C)
         m.submodules.accmem = mem = DataMemory(acc_layout, depth + 1, tech_of(platform),
-                                               no_rw_check=True)
+                                               no_rw_check=True, late_read=True)
         old_row = Signal(acc_layout)
         m.d.comb += [mem.raddr.eq(Mux(rd_side.first, depth, rd_side.addr)),
                      mem.ren.eq(rd_side.valid), mem.oce.eq(1), old_row.eq(mem.rdata)]

@@ -96,7 +96,8 @@ def ice40_mac(m, a_in, b_in, b_ce, c_in, out, *, name):
     """
     sa, sb, sc = a_in.shape(), b_in.shape(), c_in.shape()
     width = out.shape().width
-    if sa.width > 16 or sb.width > 16 or sc.width > 32 or width > 32:
+    lim = ICE40_MAC_WIDTHS
+    if sa.width > lim["a"] or sb.width > lim["b"] or max(sc.width, width) > lim["out"]:
         raise ValueError(f"ice40_mac: operands of at most 16 bits and sums of at most 32, not "
                          f"a {sa.width}, b {sb.width}, c {sc.width}, out {width} bits")
     a16 = Signal(16, name=f"{name}_a")

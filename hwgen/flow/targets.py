@@ -87,7 +87,7 @@ def _target_from_toml(name: str, data: dict, where: str) -> Target:
         package=get("package"), board=get("board"), freq_mhz=float(get("freq_mhz")),
         synth_script=get("synth.script"),
         synth_retry=str(data["synth"].get("retry_after_abc_crash", "")),
-        synth_keep=tuple(data["synth"].get("keep_cells", ())), pnr_tool=get("pnr.tool"),
+        synth_keep=tuple(keep), pnr_tool=get("pnr.tool"),
         pnr_args=tuple(get("pnr.args")), constraints_flag=get("pnr.constraints_flag"),
         pnr_output_flag=get("pnr.output_flag"), pnr_output_ext=get("pnr.output_ext"),
         pack_tool=get("pack.tool"), pack_args=tuple(get("pack.args")),

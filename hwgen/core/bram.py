@@ -1,10 +1,63 @@
-"""Block RAM with a registered read (inferred, or ECP5 DP16KD tiles with their output register)
-and a FIFO built on it whose read data is that output register."""
+"""Block RAM with a registered read (inferred, or ECP5 DP16KD tiles with their output register),
+a FIFO built on it whose read data is that output register, and delay lines that go to block
+RAM on iCE40."""
 
 from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal, Value
-from amaranth.lib import memory
+from amaranth.lib import data, memory
 
-__all__ = ["DataMemory", "CreditFifo"]
+__all__ = ["DataMemory", "CreditFifo", "delay_taps", "DELAY_RAM_MIN_BITS"]
+
+#: A delay line goes to block RAM on iCE40 when its register chain would hold at least this many
+#: bits (an iCE40 block RAM holds a 16-bit word per address: 2 tiles for 17–32 bits).
+DELAY_RAM_MIN_BITS = 48
+
+
+def delay_taps(m, sig, taps, tech, *, reg_name):
+    """``sig`` delayed by each of ``taps`` clock edges: ``({k: value}, in_ram)``, where the
+    value of tap ``k`` after edge ``t`` is ``sig`` as sampled at edge ``t − k + 1`` — what a
+    chain of ``k`` registers after ``sig`` holds (tap 0 is ``sig``).
+
+    Normally that chain of registers (named ``reg_name(i)``, i = 0 for the first; a
+    ``data.View`` keeps its layout). On iCE40, which has no shift-register primitive and puts
+    every flip-flop in a logic cell of its own, a chain of at least :data:`DELAY_RAM_MIN_BITS`
+    bits (taps ≥ 2) is an inferred block RAM instead (``in_ram`` True): written every cycle at
+    a free-running counter, one read port per tap whose address counter runs ``k − 1`` behind,
+    so a word is read ``k − 1`` edges after its write and never in the edge it is written. The
+    RAM is not reset: a caller that needs reset behaviour (a valid bit) keeps that bit in a
+    register chain of its own and overrides it in the taps.
+    """
+    shape = sig.shape() if isinstance(sig, data.View) else Value.cast(sig).shape()
+    width, kmax = len(Value.cast(sig)), max(taps)
+    if tech.family == "ice40" and kmax >= 2 and width * kmax >= DELAY_RAM_MIN_BITS:
+        depth = 1 << (kmax - 1).bit_length()              # ≥ kmax, a power of two: wraps free
+        mem = memory.Memory(shape=shape, depth=depth, init=[],
+                            attrs={"no_rw_check": 1, "ram_style": "block"})
+        m.submodules[reg_name(0)] = mem
+        wcount = Signal(range(depth), name=f"{reg_name(0)}_w")
+        wp = mem.write_port()
+        m.d.sync += wcount.eq(wcount + 1)
+        m.d.comb += [wp.addr.eq(wcount), wp.data.eq(sig), wp.en.eq(1)]
+        out, chain = {}, [sig]
+        for k in sorted(set(taps)):
+            if k < 2:                                      # 0 or 1: the signal or a register
+                while len(chain) <= k:
+                    r = Signal(shape, name=reg_name(len(chain) - 1))
+                    m.d.sync += r.eq(chain[-1])
+                    chain.append(r)
+                out[k] = chain[k]
+                continue
+            rcount = Signal(range(depth), init=-(k - 1) % depth, name=f"{reg_name(0)}_r{k}")
+            rp = mem.read_port(transparent_for=())
+            m.d.sync += rcount.eq(rcount + 1)
+            m.d.comb += [rp.addr.eq(rcount), rp.en.eq(1)]
+            out[k] = rp.data
+        return out, True
+    chain = [sig]
+    for i in range(kmax):
+        r = Signal(shape, name=reg_name(i))
+        m.d.sync += r.eq(chain[-1])
+        chain.append(r)
+    return {k: chain[k] for k in taps}, False
 
 
 class DataMemory(Elaboratable):

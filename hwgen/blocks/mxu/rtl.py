@@ -8,7 +8,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...core.bram import CreditFifo, DataMemory
+from ...core.bram import CreditFifo, DataMemory, delay_taps
 from ...core.mult import ICE40_MAC_WIDTHS
 from ...core.numerics import add_fit, fit_value
 from ...core.tech import tech_of
@@ -443,21 +443,27 @@ class _WSCore(_CoreBase):
                 ]
 
         # ---------------- deskew, accumulate ----------------
+        # (delay lines: registers; long ones block RAM on iCE40, see core.bram.delay_taps)
+        tech = tech_of(platform)
         ps_row = []
         for c in range(C):
-            sig = pes[R - 1][c].ps_out
-            for i in range(C - 1 - c):
-                d = Signal(ps_fmt.shape, name=f"deskew{c}_{i}")
-                m.d.sync += d.eq(sig)
-                sig = d
-            ps_row.append(sig)
+            n = C - 1 - c
+            taps, _ = delay_taps(m, pes[R - 1][c].ps_out, (n,), tech,
+                                 reg_name=lambda i, c=c: f"deskew{c}_{i}")
+            ps_row.append(taps[n])
         # sideband delay line: side[i] is valid i+1 cycles after the issue
-        side = [side0]
-        for i in range(R + C + 2):
-            s = Signal(side_layout, name=f"side{i + 1}")
-            m.d.sync += s.eq(side[-1])
-            side.append(s)
-        rd_side, add_side = side[R + C], side[R + C + 2]
+        taps, in_ram = delay_taps(m, side0, (R + C, R + C + 2), tech,
+                                  reg_name=lambda i: f"side{i + 1}")
+        rd_side, add_side = taps[R + C], taps[R + C + 2]
+        if in_ram:
+            # the block RAM is not reset: valid travels in registers beside it
+            v = [side0.valid]
+            for i in range(R + C + 2):
+                v.append(Signal(name=f"side_valid{i + 1}"))
+                m.d.sync += v[-1].eq(v[-2])
+            rd_side, add_side = Signal(side_layout), Signal(side_layout)
+            m.d.comb += [rd_side.eq(taps[R + C]), rd_side.valid.eq(v[R + C]),
+                         add_side.eq(taps[R + C + 2]), add_side.valid.eq(v[R + C + 2])]
 
         # accumulator: block RAM with its output register (DP16KD on ECP5), read two cycles
         # ahead of the add. One row more than acc_depth, never written: a first k-tile reads

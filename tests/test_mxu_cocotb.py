@@ -35,13 +35,16 @@ def test_mxu_bench_ecp5_primitives(preset_name, tmp_path, request):
     # partial sums of exactly 32 bits: the widest the DSP's adder holds, signed and unsigned
     ("mxu-2x2-int8", ["a_type=int16", "b_type=int16", "rows=1", "cols=3"], 3),
     ("mxu-2x2-int8", ["a_type=uint16", "b_type=uint16", "rows=1", "cols=2"], 2),
-    # 33-bit partial sums and OS arrays: no hand-instantiated SB_MAC16 (Yosys infers them)
+    # 33-bit partial sums, OS and LUT multipliers: no hand-instantiated SB_MAC16
     ("mxu-4x4-int16-sat", [], 0),
     ("mxu-4x4-int8-os", [], 0),
+    ("mxu-4x4-int8-lut", [], 0),
+    ("mxu-2x2-int8", ["rows=3", "cols=1", "acc_depth=4"], 3),     # one column: no broadcast
 ])
 def test_mxu_bench_ice40_primitives(preset_name, overrides, macs, tmp_path, request):
     """The RTL as iCE40 builds elaborate it (WS PEs as SB_MAC16 multiply-adds with every
-    register inside, ``core.mult.ice40_mac``) passes the bench under stalls, simulated with
+    register inside, ``core.mult.ice40_mac``; activations broadcast along a row; long delay
+    lines in block RAM) passes the bench under stalls with the model's cycles, simulated with
     hwgen's SB_MAC16 model from files.f (gate-level checks use Yosys' model)."""
     info, cfg = load(preset_name, overrides)
     res = sim.run(info, cfg, simulator="icarus", seed=seed_of(request), workdir=tmp_path,

@@ -422,9 +422,23 @@ class _WSCore(_CoreBase):
         dsp = _dsp_style(cfg, platform, ps_width=ps_fmt.width)
         pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut", dsp=dsp)
                 for _ in range(C)] for _ in range(R)]
+        tech = tech_of(platform)
+        # On iCE40 (small arrays: 8 DSPs; every flip-flop a logic cell) a row's activation and
+        # token are broadcast to its C PEs instead of passed along: no forwarding registers and
+        # no deskew below the array. Every PE then sees them when column C−1 of the systolic
+        # form would, so the whole input waits C−1 cycles first (a block-RAM delay line where
+        # it is long enough): the same cycles, the same results.
+        broadcast = tech.family == "ice40" and C > 1
+        lanes, s_in = x0, s0
+        if broadcast:
+            in_layout = data.StructLayout({"x": data.ArrayLayout(a_shape, R), "s": 1})
+            xs0 = Signal(in_layout)
+            m.d.comb += [xs0.x.eq(x0), xs0.s.eq(s0)]
+            taps, _ = delay_taps(m, xs0, (C - 1,), tech, reg_name=lambda i: f"bcast{i}")
+            lanes, s_in = taps[C - 1].x, taps[C - 1].s
         for p in range(R):
             # lane p reaches PE row p after p extra cycles (skew)
-            a_sig, s_sig = x0[p], s0
+            a_sig, s_sig = lanes[p], s_in
             for i in range(p):
                 a_d = Signal(a_shape, name=f"skew_a{p}_{i}")
                 s_d = Signal(name=f"skew_s{p}_{i}")
@@ -436,18 +450,17 @@ class _WSCore(_CoreBase):
                 left = pes[p][c - 1] if c else None
                 above = pes[p - 1][c] if p else None
                 m.d.comb += [
-                    pe.a_in.eq(left.a_out if left else a_sig),
-                    pe.s_in.eq(left.s_out if left else s_sig),
+                    pe.a_in.eq(left.a_out if left and not broadcast else a_sig),
+                    pe.s_in.eq(left.s_out if left and not broadcast else s_sig),
                     pe.ps_in.eq(above.ps_out if above else 0),
                     pe.sh_en.eq(wb_en[p]), pe.sh_zero.eq(wb_zero[c]), pe.sh_in.eq(wb_data[c]),
                 ]
 
         # ---------------- deskew, accumulate ----------------
         # (delay lines: registers; long ones block RAM on iCE40, see core.bram.delay_taps)
-        tech = tech_of(platform)
         ps_row = []
         for c in range(C):
-            n = C - 1 - c
+            n = 0 if broadcast else C - 1 - c
             taps, _ = delay_taps(m, pes[R - 1][c].ps_out, (n,), tech,
                                  reg_name=lambda i, c=c: f"deskew{c}_{i}")
             ps_row.append(taps[n])

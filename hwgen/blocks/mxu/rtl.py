@@ -423,12 +423,14 @@ class _WSCore(_CoreBase):
         pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut", dsp=dsp)
                 for _ in range(C)] for _ in range(R)]
         tech = tech_of(platform)
-        # On iCE40 (small arrays: 8 DSPs; every flip-flop a logic cell) a row's activation and
-        # token are broadcast to its C PEs instead of passed along: no forwarding registers and
-        # no deskew below the array. Every PE then sees them when column C−1 of the systolic
-        # form would, so the whole input waits C−1 cycles first (a block-RAM delay line where
-        # it is long enough): the same cycles, the same results.
-        broadcast = tech.family == "ice40" and C > 1
+        # With SB_MAC16 PEs (iCE40: small arrays, 8 DSPs; every flip-flop a logic cell) a row's
+        # activation and token are broadcast to its C PEs instead of passed along: no
+        # forwarding registers and no deskew below the array. Every PE then sees them when
+        # column C−1 of the systolic form would, so the whole input waits C−1 cycles first (a
+        # block-RAM delay line where it is long enough): the same cycles, the same results.
+        # (LUT-multiplier PEs keep their own ``a`` register as the multiplier's input; Yosys
+        # would merge the row's copies into one register fanning out to C multipliers.)
+        broadcast = dsp == "ice40" and C > 1
         lanes, s_in = x0, s0
         if broadcast:
             in_layout = data.StructLayout({"x": data.ArrayLayout(a_shape, R), "s": 1})

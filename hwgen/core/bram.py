@@ -5,11 +5,17 @@ RAM on iCE40."""
 from amaranth.hdl import Cat, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal, Value
 from amaranth.lib import data, memory
 
-__all__ = ["DataMemory", "CreditFifo", "delay_taps", "DELAY_RAM_MIN_BITS"]
+__all__ = ["DataMemory", "CreditFifo", "delay_taps", "delay_in_ram", "DELAY_RAM_MIN_BITS"]
 
 #: A delay line goes to block RAM on iCE40 when its register chain would hold at least this many
 #: bits (an iCE40 block RAM holds a 16-bit word per address: 2 tiles for 17–32 bits).
 DELAY_RAM_MIN_BITS = 48
+
+
+def delay_in_ram(tech, width: int, kmax: int) -> bool:
+    """Whether :func:`delay_taps` puts a ``width``-bit line with ``kmax`` as its longest tap in
+    block RAM."""
+    return tech.family == "ice40" and kmax >= 2 and width * kmax >= DELAY_RAM_MIN_BITS
 
 
 def delay_taps(m, sig, taps, tech, *, reg_name):
@@ -28,7 +34,7 @@ def delay_taps(m, sig, taps, tech, *, reg_name):
     """
     shape = sig.shape() if isinstance(sig, data.View) else Value.cast(sig).shape()
     width, kmax = len(Value.cast(sig)), max(taps)
-    if tech.family == "ice40" and kmax >= 2 and width * kmax >= DELAY_RAM_MIN_BITS:
+    if delay_in_ram(tech, width, kmax):
         depth = 1 << (kmax - 1).bit_length()              # ≥ kmax, a power of two: wraps free
         mem = memory.Memory(shape=shape, depth=depth, init=[],
                             attrs={"no_rw_check": 1, "ram_style": "block"})

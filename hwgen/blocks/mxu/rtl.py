@@ -8,7 +8,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ...core.bram import CreditFifo, DataMemory, delay_taps
+from ...core.bram import CreditFifo, DataMemory, delay_in_ram, delay_taps
 from ...core.mult import ICE40_MAC_WIDTHS
 from ...core.numerics import add_fit, fit_value
 from ...core.tech import tech_of
@@ -169,6 +169,21 @@ def _dsp_style(cfg, platform, *, ps_width=None):
     return None
 
 
+def _late_select(m, late, regs):
+    """Registers whose next value depends on ``late``, a producer's valid (it reaches the block
+    through the producer's logic): each ``(register, next)`` pair's ``next(v)`` (the next value
+    if ``late == v``, from flip-flops only) goes into a kept wire for v = 0 and 1, and the
+    register loads ``Mux(late, next(1), next(0))`` — one LUT between the input and the
+    flip-flop. Without the kept wires ABC, which sees the input as arriving first, folds it
+    back into deeper logic (iCE40: 5 LUT levels behind the producer's own)."""
+    for reg, nxt in regs:
+        bits = Value.cast(reg)
+        k0 = Signal(len(bits), name=f"{bits.name}_v0", attrs={"keep": 1})
+        k1 = Signal(len(bits), name=f"{bits.name}_v1", attrs={"keep": 1})
+        m.d.comb += [k0.eq(nxt(Const(0, 1))), k1.eq(nxt(Const(1, 1)))]
+        m.d.sync += bits.eq(Mux(late, k1, k0))
+
+
 def _below(v, k: int):
     """Unsigned ``v < k`` for a constant ``k``, as "the bits above k − 1's are zero" and a compare
     of the low bits (Yosys makes a wide compare a carry chain: ten segments for a 13-bit one)."""
@@ -308,12 +323,6 @@ class _WSCore(_CoreBase):
             l_end.eq(l_fire & l_last),
             take.eq(self.start | l_end),
         ]
-        with m.If(take):
-            m.d.sync += [ld.eq(desc), l_valid.eq(d_valid), l_row.eq(0), l_last.eq(R == 1),
-                         l_real.eq(1)]
-        with m.Elif(l_fire):
-            nxt = l_row + 1
-            m.d.sync += [l_row.eq(nxt), l_last.eq(nxt == R - 1), l_real.eq(nxt < ld.kr)]
         # the weight row as it came (no lane masking in front of the shadow registers): rows
         # past K and lanes past N are cleared in the PE by `wb_zero[c]`, the flip-flops' own
         # synchronous reset
@@ -321,6 +330,12 @@ class _WSCore(_CoreBase):
         wb_en = Signal(R)
         wb_zero = Signal(C)
         wb_last = Signal()
+        with m.If(take):
+            m.d.sync += [ld.eq(desc), l_valid.eq(d_valid), l_row.eq(0), l_last.eq(R == 1),
+                         l_real.eq(1)]
+        with m.Elif(l_fire):
+            nxt = l_row + 1
+            m.d.sync += [l_row.eq(nxt), l_last.eq(nxt == R - 1), l_real.eq(nxt < ld.kr)]
         m.d.sync += [wb_en.eq(Mux(l_fire, 1 << l_row, 0)), wb_data.eq(self.i_w.payload),
                      wb_zero.eq(Mux(l_real, ~ld.mask, (1 << C) - 1)), wb_last.eq(l_end)]
         with m.If(l_end):
@@ -387,15 +402,46 @@ class _WSCore(_CoreBase):
         # both outcomes from flip-flops (and the credit count), then one multiplexer by fire
         # (the input handshake)
         m.d.sync += can_issue.eq(Mux(fire, issue_next(1), issue_next(0)))
-        with m.If(i_take):
-            m.d.sync += [it.eq(pend), i_valid.eq(1), i_row.eq(0), i_first.eq(1),
-                         i_last.eq(pend.one_row), p_valid.eq(0)]
-        with m.Elif(fire):
-            with m.If(i_last):
-                m.d.sync += i_valid.eq(0)
-            with m.Else():
-                m.d.sync += [i_row.eq(i_row + 1), i_first.eq(0),
-                             i_last.eq(i_row == it.rows_m2)]
+        if tech_of(platform).family == "ice40":
+            # iCE40: the issuer state one LUT behind i_a.valid (_late_select). (p_valid's
+            # assignment here replaces the one under l_end above: its next values include
+            # l_end.)
+            # left0 == (i_row == it.rows_m2) (the next row is the chunk's last) is a register,
+            # its compare made a cycle ahead: none between the handshake and i_last.
+            left0 = Signal()
+
+            def state_next(v):                   # if i_a.valid == v
+                f = can_issue & v                 # fire
+                taking = p_valid & (~i_valid | (f & i_last))
+                step = f & ~i_last                # a row that is not the chunk's last issues
+                return [(i_valid, taking | (i_valid & ~(f & i_last))),
+                        (i_row, Mux(taking, 0, Mux(step, i_row + 1, i_row))),
+                        (i_first, Mux(taking, 1, Mux(step, 0, i_first))),
+                        (i_last, Mux(taking, pend.one_row, Mux(step, left0, i_last))),
+                        (left0, Mux(taking, pend.rows_m2 == 0,
+                                    Mux(step, i_row + 1 == it.rows_m2, left0))),
+                        (p_valid, Mux(taking, 0, p_valid | l_end))]
+            _late_select(m, self.i_a.valid,
+                         [(reg, lambda v, i=i: state_next(v)[i][1])
+                          for i, (reg, _) in enumerate(state_next(Const(0, 1)))])
+            # the wide descriptor loads under an enable selected the same way (a kept bit for
+            # either outcome, not two kept copies of the word)
+            t0 = Signal(name="i_take_v0", attrs={"keep": 1})
+            t1 = Signal(name="i_take_v1", attrs={"keep": 1})
+            m.d.comb += [t0.eq(p_valid & ~i_valid),
+                         t1.eq(p_valid & (~i_valid | (can_issue & i_last)))]
+            with m.If(Mux(self.i_a.valid, t1, t0)):
+                m.d.sync += it.eq(pend)
+        else:
+            with m.If(i_take):
+                m.d.sync += [it.eq(pend), i_valid.eq(1), i_row.eq(0), i_first.eq(1),
+                             i_last.eq(pend.one_row), p_valid.eq(0)]
+            with m.Elif(fire):
+                with m.If(i_last):
+                    m.d.sync += i_valid.eq(0)
+                with m.Else():
+                    m.d.sync += [i_row.eq(i_row + 1), i_first.eq(0),
+                                 i_last.eq(i_row == it.rows_m2)]
         with m.If(cooldown != 0):
             m.d.sync += cooldown.eq(cooldown - 1)
         m.d.sync += cool.eq(cooldown <= 1)
@@ -426,8 +472,9 @@ class _WSCore(_CoreBase):
         # With SB_MAC16 PEs (iCE40: small arrays, 8 DSPs; every flip-flop a logic cell) a row's
         # activation and token are broadcast to its C PEs instead of passed along: no
         # forwarding registers and no deskew below the array. Every PE then sees them when
-        # column C−1 of the systolic form would, so the whole input waits C−1 cycles first (a
-        # block-RAM delay line where it is long enough): the same cycles, the same results.
+        # column C−1 of the systolic form would, so the input waits C cycles (x0's and C−1
+        # more; one delay line from the payload, block RAM where it is long enough): the same
+        # cycles, the same results.
         # (LUT-multiplier PEs keep their own ``a`` register as the multiplier's input; Yosys
         # would merge the row's copies into one register fanning out to C multipliers.)
         broadcast = dsp == "ice40" and C > 1
@@ -435,9 +482,9 @@ class _WSCore(_CoreBase):
         if broadcast:
             in_layout = data.StructLayout({"x": data.ArrayLayout(a_shape, R), "s": 1})
             xs0 = Signal(in_layout)
-            m.d.comb += [xs0.x.eq(x0), xs0.s.eq(s0)]
-            taps, _ = delay_taps(m, xs0, (C - 1,), tech, reg_name=lambda i: f"bcast{i}")
-            lanes, s_in = taps[C - 1].x, taps[C - 1].s
+            m.d.comb += [xs0.x.eq(self.i_a.payload), xs0.s.eq(token)]
+            taps, _ = delay_taps(m, xs0, (C,), tech, reg_name=lambda i: f"bcast{i}")
+            lanes, s_in = taps[C].x, taps[C].s
         for p in range(R):
             # lane p reaches PE row p after p extra cycles (skew)
             a_sig, s_sig = lanes[p], s_in
@@ -467,18 +514,26 @@ class _WSCore(_CoreBase):
                                  reg_name=lambda i, c=c: f"deskew{c}_{i}")
             ps_row.append(taps[n])
         # sideband delay line: side[i] is valid i+1 cycles after the issue
-        taps, in_ram = delay_taps(m, side0, (R + C, R + C + 2), tech,
-                                  reg_name=lambda i: f"side{i + 1}")
-        rd_side, add_side = taps[R + C], taps[R + C + 2]
-        if in_ram:
-            # the block RAM is not reset: valid travels in registers beside it
-            v = [side0.valid]
-            for i in range(R + C + 2):
-                v.append(Signal(name=f"side_valid{i + 1}"))
+        if not delay_in_ram(tech, side_layout.size, R + C + 3):
+            taps, _ = delay_taps(m, side0, (R + C, R + C + 2), tech,
+                                 reg_name=lambda i: f"side{i + 1}")
+            rd_side, add_side = taps[R + C], taps[R + C + 2]
+        else:
+            # block RAM, written with side0's next value (one register less); the RAM is not
+            # reset, so valid travels in registers beside it
+            side_d = Signal(side_layout)
+            m.d.comb += [side_d.addr.eq(i_row), side_d.first.eq(it.first_kt),
+                         side_d.last.eq(it.last_kt), side_d.glast.eq(i_last & it.glast),
+                         side_d.mask.eq(it.mask)]
+            taps, _ = delay_taps(m, side_d, (R + C + 1, R + C + 3), tech,
+                                 reg_name=lambda i: f"side{i}")
+            v = [fire]
+            for i in range(R + C + 3):
+                v.append(Signal(name=f"side_valid{i}"))
                 m.d.sync += v[-1].eq(v[-2])
             rd_side, add_side = Signal(side_layout), Signal(side_layout)
-            m.d.comb += [rd_side.eq(taps[R + C]), rd_side.valid.eq(v[R + C]),
-                         add_side.eq(taps[R + C + 2]), add_side.valid.eq(v[R + C + 2])]
+            m.d.comb += [rd_side.eq(taps[R + C + 1]), rd_side.valid.eq(v[R + C + 1]),
+                         add_side.eq(taps[R + C + 3]), add_side.valid.eq(v[R + C + 3])]
 
         # accumulator: block RAM with its output register (DP16KD on ECP5), read two cycles
         # ahead of the add. One row more than acc_depth, never written: a first k-tile reads

@@ -323,6 +323,12 @@ class _WSCore(_CoreBase):
             l_end.eq(l_fire & l_last),
             take.eq(self.start | l_end),
         ]
+        with m.If(take):
+            m.d.sync += [ld.eq(desc), l_valid.eq(d_valid), l_row.eq(0), l_last.eq(R == 1),
+                         l_real.eq(1)]
+        with m.Elif(l_fire):
+            nxt = l_row + 1
+            m.d.sync += [l_row.eq(nxt), l_last.eq(nxt == R - 1), l_real.eq(nxt < ld.kr)]
         # the weight row as it came (no lane masking in front of the shadow registers): rows
         # past K and lanes past N are cleared in the PE by `wb_zero[c]`, the flip-flops' own
         # synchronous reset
@@ -330,12 +336,6 @@ class _WSCore(_CoreBase):
         wb_en = Signal(R)
         wb_zero = Signal(C)
         wb_last = Signal()
-        with m.If(take):
-            m.d.sync += [ld.eq(desc), l_valid.eq(d_valid), l_row.eq(0), l_last.eq(R == 1),
-                         l_real.eq(1)]
-        with m.Elif(l_fire):
-            nxt = l_row + 1
-            m.d.sync += [l_row.eq(nxt), l_last.eq(nxt == R - 1), l_real.eq(nxt < ld.kr)]
         m.d.sync += [wb_en.eq(Mux(l_fire, 1 << l_row, 0)), wb_data.eq(self.i_w.payload),
                      wb_zero.eq(Mux(l_real, ~ld.mask, (1 << C) - 1)), wb_last.eq(l_end)]
         with m.If(l_end):

@@ -476,7 +476,10 @@ class _WSCore(_CoreBase):
         # more; one delay line from the payload, block RAM where it is long enough): the same
         # cycles, the same results.
         # (LUT-multiplier PEs keep their own ``a`` register as the multiplier's input; Yosys
-        # would merge the row's copies into one register fanning out to C multipliers.)
+        # would merge the row's copies into one register fanning out to C multipliers.) After a
+        # reset a block-RAM line still returns old words for C cycles: their activations meet
+        # no valid sideband, and their tokens can only swap in weights that no valid
+        # activation uses (a tile's first row brings its own token, issued later).
         broadcast = dsp == "ice40" and C > 1
         lanes, s_in = x0, s0
         if broadcast:

@@ -163,6 +163,10 @@ def _cmd_generate(args) -> int:
               + (f"; simulation models {', '.join(f['models'])} (listed in files.f and the "
                  f"core's sim target)" if f["models"] else
                  "; no hand-instantiated primitive, so no simulation model is needed"))
+        if man["synth_keep"]:
+            print(f"  note: {', '.join(man['synth_keep'])} configured by hand; in your own "
+                  f"Yosys flow keep it out of the DSP mapping (`synth_ice40 -dsp` re-configures "
+                  f"it): hwgen renames it around the synth command, or drop -dsp (docs/fpga.md)")
     print("  ports:")
     pw = max(len(p["name"]) for p in man["ports"])
     for p in man["ports"]:

@@ -112,10 +112,14 @@ def test_generate_says_generic_or_target(capsys, tmp_path, monkeypatch):
     rc, out, err = run(capsys, "generate", SMALL, "--target", "ice40-up5k", "-o", "i")
     assert rc == 0, err
     assert "simulation models SB_MAC16.v (listed in files.f" in out
+    assert "  note: SB_MAC16 configured by hand; in your own Yosys flow keep it out" in out
+    core = (tmp_path / "i" / "mxu_ws_2x2_int8.core").read_text()
+    assert "# SB_MAC16 cells are configured by hand" in core
     rc, out, err = run(capsys, "generate", SMALL, "--target", "ice40-up5k", "--set",
                        "dataflow=os", "-o", "o")
     assert rc == 0, err
     assert "no hand-instantiated primitive, so no simulation model is needed" in out
+    assert "note:" not in out
     assert_error(capsys, ["generate", SMALL, "--target", "ecp5-12k", "-o", "x"],
                  r"argument --target: invalid choice: 'ecp5-12k' \(choose from .*\) "
                  r"\(see `hwgen generate --help`\)", nothing_in=tmp_path / "x")

@@ -219,9 +219,13 @@ def emit(info, cfg, outdir, *, target=None, tech=None) -> dict:
     man["target"] = tgt.name if tgt is not None else None
     rtl = to_verilog(component, name, tech)
     models = models_for(rtl, primitive_models(tech))
+    # hand-configured cells the target's synth command must not re-map (Target.synth_keep)
+    man["synth_keep"] = [c for c in (tgt.synth_keep if tgt is not None else ())
+                         if f"{c}.v" in dict(models)]
     core = render("fusesoc.core.j2", name=name, block=info.name, version=__version__,
                   summary=info.summary, config=cfg.to_dict(), target=man["target"],
-                  tech=man["tech"], models=[fname for fname, _ in models])
+                  tech=man["tech"], models=[fname for fname, _ in models],
+                  keep=man["synth_keep"])
     man["files"] = {"verilog": f"{name}.v", "manifest": f"{name}.json", "core": f"{name}.core",
                     "models": [fname for fname, _ in models]}
     files = {f"{name}.v": rtl, f"{name}.json": json.dumps(man, indent=2) + "\n",

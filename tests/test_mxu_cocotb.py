@@ -40,6 +40,9 @@ def test_mxu_bench_ecp5_primitives(preset_name, tmp_path, request):
     ("mxu-4x4-int8-os", [], 0),
     ("mxu-4x4-int8-lut", [], 0),
     ("mxu-2x2-int8", ["rows=3", "cols=1", "acc_depth=4"], 3),     # one column: no broadcast
+    # chunks of 2 and 3 rows (the issuer's last-row flag a cycle ahead; cooldown)
+    ("mxu-2x4-int8", ["acc_depth=2"], 8),
+    ("mxu-2x2-int8", ["rows=1", "cols=3", "acc_depth=3"], 3),
 ])
 def test_mxu_bench_ice40_primitives(preset_name, overrides, macs, tmp_path, request):
     """The RTL as iCE40 builds elaborate it (WS PEs as SB_MAC16 multiply-adds with every

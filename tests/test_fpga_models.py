@@ -12,8 +12,8 @@ from hwgen.flow.emit import primitive_models
 pytestmark = pytest.mark.cocotb      # needs Icarus
 
 
-def _model(name):
-    (path,) = [p for p in primitive_models(Tech(family="ecp5")) if p.stem == name]
+def _model(name, family="ecp5"):
+    (path,) = [p for p in primitive_models(Tech(family=family)) if p.stem == name]
     return path
 
 
@@ -340,7 +340,8 @@ def test_sb_mac16_model(tmp_path, cfg, signed_a, signed_b):
     (each operand signed or not; corner operands first), the 32-bit add of C:D or of the output
     register, the A/B and output holds."""
     vals = _mac16_vectors(MAC16_CONFIGS.index(cfg) * 4 + 2 * signed_a + signed_b)
-    lines = _run(tmp_path, _mac16_tb(cfg, signed_a, signed_b, vals), _model_ice40()).split()
+    tb = _mac16_tb(cfg, signed_a, signed_b, vals)
+    lines = _run(tmp_path, tb, _model("SB_MAC16", "ice40")).split()
     got = [int(lines[i + 1]) for i in range(0, len(lines), 2)]
     assert got == _mac16_ref(cfg, signed_a, signed_b, vals)
 
@@ -360,11 +361,7 @@ def test_sb_mac16_model_matches_yosys(tmp_path, cfg):
         (tmp_path / "yosys").mkdir(exist_ok=True)
         (tmp_path / "yosys" / "sb_mac16.v").write_text(
             "".join(f"`define {k} {v}\n" for k, v in defines.items()) + yosys_text)
-        ours = _run(tmp_path, tb, _model_ice40())
+        ours = _run(tmp_path, tb, _model("SB_MAC16", "ice40"))
         theirs = _run(tmp_path / "yosys", tb, tmp_path / "yosys" / "sb_mac16.v")
         assert ours == theirs and len(ours.split()) == 2 * 96, (signed_a, signed_b)
 
-
-def _model_ice40():
-    (path,) = [p for p in primitive_models(Tech(family="ice40")) if p.stem == "SB_MAC16"]
-    return path

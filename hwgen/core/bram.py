@@ -43,27 +43,28 @@ def delay_taps(m, sig, taps, tech, *, reg_name):
         wp = mem.write_port()
         m.d.sync += wcount.eq(wcount + 1)
         m.d.comb += [wp.addr.eq(wcount), wp.data.eq(sig), wp.en.eq(1)]
-        out, chain = {}, [sig]
-        for k in sorted(set(taps)):
-            if k < 2:                                      # 0 or 1: the signal or a register
-                while len(chain) <= k:
-                    r = Signal(shape, name=reg_name(len(chain) - 1))
-                    m.d.sync += r.eq(chain[-1])
-                    chain.append(r)
-                out[k] = chain[k]
-                continue
+        short = [k for k in taps if k < 2]                 # 0 or 1: the signal or a register
+        chain = _register_chain(m, sig, max(short, default=0), shape, reg_name)
+        out = {k: chain[k] for k in short}
+        for k in sorted(set(taps) - set(short)):
             rcount = Signal(range(depth), init=-(k - 1) % depth, name=f"{reg_name(0)}_r{k}")
             rp = mem.read_port(transparent_for=())
             m.d.sync += rcount.eq(rcount + 1)
             m.d.comb += [rp.addr.eq(rcount), rp.en.eq(1)]
             out[k] = rp.data
         return out, True
+    chain = _register_chain(m, sig, kmax, shape, reg_name)
+    return {k: chain[k] for k in taps}, False
+
+
+def _register_chain(m, sig, n, shape, reg_name):
+    """``[sig, r0, …, r(n−1)]``: ``n`` registers in a row after ``sig``."""
     chain = [sig]
-    for i in range(kmax):
+    for i in range(n):
         r = Signal(shape, name=reg_name(i))
         m.d.sync += r.eq(chain[-1])
         chain.append(r)
-    return {k: chain[k] for k in taps}, False
+    return chain
 
 
 class DataMemory(Elaboratable):

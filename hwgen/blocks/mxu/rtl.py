@@ -221,6 +221,7 @@ class _WSCore(_CoreBase):
         R, C, depth = cfg.rows, cfg.cols, cfg.acc_depth
         a_shape, b_shape = cfg.a_fmt.shape, cfg.b_fmt.shape
         acc_fmt, ps_fmt = cfg.acc_fmt, cfg.psum_fmt
+        tech = tech_of(platform)
         dims = self.dims
 
         # ---------------- tile sequencer ----------------
@@ -402,7 +403,7 @@ class _WSCore(_CoreBase):
         # both outcomes from flip-flops (and the credit count), then one multiplexer by fire
         # (the input handshake)
         m.d.sync += can_issue.eq(Mux(fire, issue_next(1), issue_next(0)))
-        if tech_of(platform).family == "ice40":
+        if tech.family == "ice40":
             # iCE40: the issuer state one LUT behind i_a.valid (_late_select). (p_valid's
             # assignment here replaces the one under l_end above: its next values include
             # l_end.)
@@ -410,9 +411,12 @@ class _WSCore(_CoreBase):
             # its compare made a cycle ahead: none between the handshake and i_last.
             left0 = Signal()
 
+            def taking_if(v):                     # i_take if i_a.valid == v
+                return p_valid & (~i_valid | (can_issue & v & i_last))
+
             def state_next(v):                   # if i_a.valid == v
                 f = can_issue & v                 # fire
-                taking = p_valid & (~i_valid | (f & i_last))
+                taking = taking_if(v)
                 step = f & ~i_last                # a row that is not the chunk's last issues
                 return [(i_valid, taking | (i_valid & ~(f & i_last))),
                         (i_row, Mux(taking, 0, Mux(step, i_row + 1, i_row))),
@@ -428,8 +432,7 @@ class _WSCore(_CoreBase):
             # either outcome, not two kept copies of the word)
             t0 = Signal(name="i_take_v0", attrs={"keep": 1})
             t1 = Signal(name="i_take_v1", attrs={"keep": 1})
-            m.d.comb += [t0.eq(p_valid & ~i_valid),
-                         t1.eq(p_valid & (~i_valid | (can_issue & i_last)))]
+            m.d.comb += [t0.eq(taking_if(Const(0, 1))), t1.eq(taking_if(Const(1, 1)))]
             with m.If(Mux(self.i_a.valid, t1, t0)):
                 m.d.sync += it.eq(pend)
         else:
@@ -468,7 +471,6 @@ class _WSCore(_CoreBase):
         dsp = _dsp_style(cfg, platform, ps_width=ps_fmt.width)
         pes = [[WSPE(a_shape, b_shape, ps_fmt.shape, lut=cfg.mult == "lut", dsp=dsp)
                 for _ in range(C)] for _ in range(R)]
-        tech = tech_of(platform)
         # With SB_MAC16 PEs (iCE40: small arrays, 8 DSPs; every flip-flop a logic cell) a row's
         # activation and token are broadcast to its C PEs instead of passed along: no
         # forwarding registers and no deskew below the array. Every PE then sees them when
@@ -547,7 +549,7 @@ class _WSCore(_CoreBase):
         # of that read's sum, three edges on), so where the read data would need a fabric
         # register (iCE40; generic RTL) the read address is registered instead (late_read).
         acc_layout = data.ArrayLayout(acc_fmt.shape, C)
-        m.submodules.accmem = mem = DataMemory(acc_layout, depth + 1, tech_of(platform),
+        m.submodules.accmem = mem = DataMemory(acc_layout, depth + 1, tech,
                                                no_rw_check=True, late_read=True)
         old_row = Signal(acc_layout)
         m.d.comb += [mem.raddr.eq(Mux(rd_side.first, depth, rd_side.addr)),
